@@ -1,0 +1,1 @@
+"""The `cmkt` command line: parses options, calls `pipelines`, prints results."""

@@ -1,0 +1,55 @@
+"""Rich tables for stage reports and scores."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.metrics import METRIC_LABELS, METRICS
+from pipelines.stages.runner import StageReport
+from pipelines.stages.score import ScoreResult
+
+MAX_FILE_ROWS = 40
+
+
+def print_stage_reports(console: Console, reports: list[StageReport]) -> None:
+    for report in reports:
+        console.print(report.summary())
+    problems = [(r.split, uid, message) for r in reports for uid, message in r.failed]
+    if problems:
+        table = Table(title="failed items (the others were saved)", title_justify="left")
+        for column in ("split", "id", "problem"):
+            table.add_column(column)
+        for row in problems:
+            table.add_row(*row)
+        console.print(table)
+
+
+def print_scores(console: Console, result: ScoreResult) -> None:
+    columns = [m for m in METRICS if m in result.summary]
+    if result.rows and len(result.rows) <= MAX_FILE_ROWS:
+        table = Table(title=f"scores: {result.name}", title_justify="left")
+        table.add_column("id")
+        for metric in columns:
+            table.add_column(METRIC_LABELS[metric], justify="right")
+        for row in result.rows:
+            table.add_row(row["id"], *(f"{row[m]:.3f}" for m in columns))
+        console.print(table)
+    summary = Table(title=f"mean ± std over {len(result.rows)} files", title_justify="left")
+    summary.add_column("metric")
+    summary.add_column("estimate", justify="right")
+    has_noisy = any(f"noisy_{m}" in result.summary for m in columns)
+    if has_noisy:
+        summary.add_column("noisy", justify="right")
+        summary.add_column("improvement", justify="right")
+    for metric in columns:
+        cells = [_mean_std(result.summary[metric])]
+        if has_noisy:
+            cells += [_mean_std(result.summary[f"noisy_{metric}"]), _mean_std(result.summary[f"delta_{metric}"], "+")]
+        summary.add_row(METRIC_LABELS[metric], *cells)
+    console.print(summary)
+    console.print(f"saved {result.csv_path} and {result.json_path}")
+
+
+def _mean_std(stats: dict, sign: str = "") -> str:
+    return f"{stats['mean']:{sign}.3f} ± {stats['std']:.3f}"

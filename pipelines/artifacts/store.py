@@ -1,0 +1,209 @@
+"""The HDF5 artifact cache: one file per (stage, split), one group per utterance.
+
+Each group records what produced it (`config_hash`, `config`, `input_checksum`,
+`cmkt_version` attributes), so a rerun skips an utterance whose input and stage
+config are unchanged and recomputes one whose input or config changed.
+
+Crash safety. HDF5 files are not journaled: a process killed while writing into one
+can leave it unreadable. So a run never writes into the committed file. Each finished
+item goes to its own small file in a `pending` folder, written under a temporary name
+and renamed into place (atomic), so an item is either fully there or absent. At the
+end of a run `commit` builds a new artifact from the committed entries and the pending
+ones, and renames it over the old one (atomic again). A run killed at any point leaves
+the old artifact intact plus every item it finished; the rerun finds those items
+cached and commits them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+
+from pipelines import __version__
+from pipelines.artifacts.workdir import Workdir
+from pipelines.errors import BadInput
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Stable short hash of a JSON-serialisable stage configuration."""
+    return hashlib.sha256(_canonical_json(config).encode()).hexdigest()[:16]
+
+
+def file_checksum(path: Path) -> str:
+    """sha256 of a file's bytes, memoised per (path, size, mtime) within a process."""
+    stat = Path(path).stat()
+    return _file_checksum(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _file_checksum(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def combine_checksums(*parts: Any) -> str:
+    """One checksum for an item made of several inputs and parameters."""
+    return hashlib.sha256(_canonical_json(list(parts)).encode()).hexdigest()
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class ArtifactStore:
+    """Writes one stage's per-utterance results for one split, crash-safely, with caching."""
+
+    def __init__(self, workdir: Workdir, stage: str, split: str, config: Mapping[str, Any], force: bool = False):
+        self.workdir = workdir.create()
+        self.stage, self.split = stage, split
+        self.config = dict(config)
+        self.config_hash = config_hash(self.config)
+        self.force = force
+        self.path = workdir.artifact(stage, split)
+        self.pending_dir = workdir.pending(stage, split)
+        self._committed = self._read_committed_keys()
+        self._pending = self._read_pending_keys()
+        self._wanted: dict[str, str] = {}
+
+    def entry_key(self, input_checksum: str) -> str:
+        """What an entry must match to be reused: this stage config and this input."""
+        return hashlib.sha256(f"{self.config_hash}:{input_checksum}".encode()).hexdigest()[:16]
+
+    def is_cached(self, uid: str, input_checksum: str) -> bool:
+        key = self.entry_key(input_checksum)
+        self._wanted[uid] = key
+        if self.force:
+            return False
+        return self._pending.get(uid) == key or self._committed.get(uid) == key
+
+    def put(self, uid: str, input_checksum: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> None:
+        """Store one finished item durably (it survives a kill from the moment this returns)."""
+        _check_uid(uid)
+        key = self.entry_key(input_checksum)
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        final = self.pending_dir / f"{uid}.{key}.h5"
+        temporary = self.pending_dir / f".{uid}.{key}.tmp"
+        with h5py.File(temporary, "w") as f:
+            for name, array in arrays.items():
+                f.create_dataset(name, data=array)
+            _write_attrs(f, attrs)
+            f.attrs["input_checksum"] = input_checksum
+            f.attrs["config_hash"] = self.config_hash
+            f.attrs["config"] = _canonical_json(self.config)
+            f.attrs["cmkt_version"] = __version__
+        _fsync(temporary)
+        old = self._pending.get(uid)
+        os.replace(temporary, final)
+        if old is not None and old != key:
+            (self.pending_dir / f"{uid}.{old}.h5").unlink(missing_ok=True)
+        self._pending[uid] = key
+        self._wanted[uid] = key
+
+    def commit(self) -> Path:
+        """Write the artifact of this run's items (cached and new) and drop everything else."""
+        temporary = self.path.with_suffix(".h5.tmp")
+        old = h5py.File(self.path, "r") if self._committed else None
+        written: dict[str, str] = {}
+        try:
+            with h5py.File(temporary, "w") as out:
+                out.attrs["stage"] = self.stage
+                out.attrs["split"] = self.split
+                out.attrs["config"] = _canonical_json(self.config)
+                out.attrs["config_hash"] = self.config_hash
+                out.attrs["cmkt_version"] = __version__
+                for uid in sorted(self._wanted):
+                    key = self._wanted[uid]
+                    if self._pending.get(uid) == key:
+                        with h5py.File(self.pending_dir / f"{uid}.{key}.h5", "r") as item:
+                            _copy_root(item, out.create_group(uid))
+                        written[uid] = key
+                    elif old is not None and self._committed.get(uid) == key:
+                        old.copy(old[uid], out, name=uid)
+                        written[uid] = key
+        finally:
+            if old is not None:
+                old.close()
+        _fsync(temporary)
+        os.replace(temporary, self.path)
+        _fsync(self.path.parent)
+        if self.pending_dir.exists():
+            for leftover in self.pending_dir.iterdir():
+                leftover.unlink()
+            self.pending_dir.rmdir()
+        self._committed = written
+        self._pending = {}
+        return self.path
+
+    def _read_committed_keys(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        try:
+            with h5py.File(self.path, "r") as f:
+                return {
+                    uid: hashlib.sha256(f"{g.attrs['config_hash']}:{g.attrs['input_checksum']}".encode()).hexdigest()[:16]
+                    for uid, g in f.items()
+                }
+        except (OSError, KeyError):
+            damaged = self.path.with_suffix(".h5.damaged")
+            os.replace(self.path, damaged)
+            return {}
+
+    def _read_pending_keys(self) -> dict[str, str]:
+        keys: dict[str, str] = {}
+        if not self.pending_dir.exists():
+            return keys
+        for entry in self.pending_dir.iterdir():
+            if entry.name.startswith("."):
+                entry.unlink()  # a write interrupted before its rename
+                continue
+            uid, key, _ = entry.name.rsplit(".", 2)
+            keys[uid] = key
+        return keys
+
+
+def open_artifact(workdir: Workdir, stage: str, split: str) -> h5py.File:
+    """Open a committed artifact for reading, with a clear error when the stage has not run."""
+    path = workdir.artifact(stage, split)
+    if not path.exists():
+        raise BadInput(f"no {stage} artifact for split '{split}' in {workdir.root}: run `cmkt {stage}` first")
+    return h5py.File(path, "r")
+
+
+_UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _check_uid(uid: str) -> None:
+    """Ids become HDF5 group names and file names: keep them to a safe alphabet."""
+    if not _UID.fullmatch(uid):
+        raise ValueError(f"invalid utterance id {uid!r}")
+
+
+def _write_attrs(target: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
+    for name, value in attrs.items():
+        target.attrs[name] = "" if value is None else value
+
+
+def _copy_root(source: h5py.File, target: h5py.Group) -> None:
+    for name in source:
+        source.copy(source[name], target, name=name)
+    for name, value in source.attrs.items():
+        target.attrs[name] = value
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

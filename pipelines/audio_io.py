@@ -1,0 +1,126 @@
+"""Reading and writing audio: any common file or video container in, 16 kHz mono float32 out.
+
+soundfile reads WAV/FLAC/OGG, PyAV (FFmpeg) reads the audio track of video containers
+and whatever soundfile cannot; soxr resamples. torchaudio is deliberately not used
+(docs/dependencies.md says why). Every problem a user can cause becomes `BadInput`
+with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from pipelines.errors import BadInput
+
+SAMPLE_RATE = 16_000
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
+
+
+@dataclass(frozen=True)
+class LoadedAudio:
+    """A waveform at the target rate plus what it was before conversion."""
+
+    samples: np.ndarray  # float32, mono, at `SAMPLE_RATE` unless asked otherwise
+    source_rate: int
+    source_channels: int
+
+    @property
+    def converted(self) -> bool:
+        return self.source_rate != SAMPLE_RATE or self.source_channels != 1
+
+
+def load_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> LoadedAudio:
+    """Load `path` (audio file or video container) as mono float32 at `sample_rate`."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise BadInput(f"{path}: empty file")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        data, rate = _read_with_av(path)
+    else:
+        data, rate = _read_with_soundfile(path)
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    mono = data if data.ndim == 1 else data.mean(axis=1)
+    if mono.size == 0:
+        raise BadInput(f"{path}: zero-length audio")
+    if not np.all(np.isfinite(mono)):
+        raise BadInput(f"{path}: contains NaN or infinite samples")
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
+    return LoadedAudio(np.ascontiguousarray(mono, dtype=np.float32), rate, channels)
+
+
+def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write float audio as 32-bit float WAV (no clipping or requantisation of model output)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.asarray(samples, dtype=np.float32), sample_rate, subtype="FLOAT")
+
+
+def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    if path.suffix.lower() == ".wav":
+        _check_wav_not_truncated(path)
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=False)
+    except sf.LibsndfileError as err:
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            raise BadInput(f"{path}: not readable as audio ({err.error_string})") from None
+        return _read_with_av(path)
+    return data, rate
+
+
+def _check_wav_not_truncated(path: Path) -> None:
+    """libsndfile quietly returns fewer samples than a truncated WAV's header promises; refuse it."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(12)
+        if len(header) < 12 or header[:4] not in (b"RIFF", b"RF64") or header[8:12] != b"WAVE":
+            return  # not a RIFF WAV: let soundfile produce its own error
+        if header[:4] == b"RF64":
+            return  # 64-bit sizes live in a ds64 chunk; rare, trust the reader
+        position = 12
+        while position + 8 <= size:
+            f.seek(position)
+            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                streamed = chunk_size in (0, 0xFFFFFFFF)  # writers that never patched the size
+                available = size - position - 8
+                if not streamed and chunk_size > available:
+                    raise BadInput(
+                        f"{path}: truncated WAV (header declares {chunk_size} bytes of audio, file has {available})"
+                    )
+                return
+            position += 8 + chunk_size + (chunk_size & 1)
+
+
+def _read_with_av(path: Path) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of any FFmpeg-readable file to float32 (frames, channels)."""
+    import av  # imported lazily: only needed for video containers and exotic formats
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise BadInput(f"{path}: has no audio track")
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="flt", layout=stream.layout.name, rate=stream.rate)
+            chunks = []
+            for frame in container.decode(stream):
+                for converted in resampler.resample(frame):
+                    chunks.append(converted.to_ndarray())
+            for converted in resampler.resample(None):
+                chunks.append(converted.to_ndarray())
+            rate, channels = stream.rate, stream.channels
+    except av.error.FFmpegError as err:
+        raise BadInput(f"{path}: not readable as audio or video ({err.strerror or err})") from None
+    if not chunks:
+        raise BadInput(f"{path}: zero-length audio")
+    packed = np.concatenate(chunks, axis=1)  # packed 'flt' gives (1, frames * channels)
+    data = packed.reshape(-1, channels)
+    return (data[:, 0] if channels == 1 else data), rate

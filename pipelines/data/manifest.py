@@ -1,0 +1,63 @@
+"""The manifest: one row per utterance, the table every later stage starts from.
+
+Written as CSV (for people and pandas) and JSON (for tools) in the workdir.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from pipelines.artifacts.workdir import Workdir
+from pipelines.errors import BadInput
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class Utterance:
+    id: str
+    split: str = ""
+    clean_path: str = ""
+    noisy_path: str = ""
+    video_path: str = ""
+    text_path: str = ""
+    duration_s: float = 0.0
+    sample_rate: int = 0  # of the source file, before conversion to 16 kHz
+    checksum: str = ""  # of everything the utterance was made from
+    speaker: str = ""
+    language: str = ""
+    transcript: str = ""
+    transcript_source: str = ""  # "given" when the data came with it; stages may add others
+    noise_path: str = ""
+    noise_offset: int = -1  # in samples at 16 kHz, for mixtures made by `prepare`
+    snr_db: float | None = None
+
+
+MANIFEST_FIELDS = [f.name for f in fields(Utterance)]
+
+
+def safe_id(name: str) -> str:
+    """Utterance ids become HDF5 group and file names: keep letters, digits, '_', '-', '.'."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip("._-")
+    return cleaned or "utt"
+
+
+def write_manifest(workdir: Workdir, utterances: list[Utterance]) -> None:
+    rows = [asdict(u) for u in sorted(utterances, key=lambda u: (SPLITS.index(u.split), u.id))]
+    with open(workdir.manifest_csv, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    workdir.manifest_json.write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def read_manifest(workdir: Workdir, split: str | None = None) -> list[Utterance]:
+    if not workdir.manifest_json.exists():
+        raise BadInput(f"no manifest in {workdir.root}: run `cmkt prepare` first")
+    rows = json.loads(workdir.manifest_json.read_text(encoding="utf-8"))
+    utterances = [Utterance(**row) for row in rows]
+    return [u for u in utterances if split is None or u.split == split]

@@ -1,0 +1,53 @@
+"""Deterministic train/valid/test splits by speaker (no speaker in two splits) or by file."""
+
+from __future__ import annotations
+
+import random
+
+from pipelines.data.manifest import SPLITS, Utterance
+from pipelines.errors import BadInput
+
+
+def parse_fractions(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 0 or sum(values) <= 0:
+        raise BadInput(f"--split expects three non-negative fractions like 0.8,0.1,0.1, got {text!r}")
+    total = sum(values)
+    return tuple(v / total for v in values)  # type: ignore[return-value]
+
+
+def assign_splits(utterances: list[Utterance], fractions: tuple[float, float, float], by: str, seed: int) -> None:
+    """Shuffle the groups (speakers or files) with `seed` and deal them out in the given proportions.
+
+    Every split with a non-zero fraction gets at least one group when there are enough
+    groups, so a tiny corpus still yields a test set.
+    """
+    if by not in ("speaker", "file"):
+        raise BadInput(f"--split-by must be 'speaker' or 'file', got {by!r}")
+    groups = sorted({u.speaker if by == "speaker" else u.id for u in utterances})
+    random.Random(seed).shuffle(groups)
+    counts = _counts(len(groups), fractions)
+    split_of = {}
+    position = 0
+    for split, count in zip(SPLITS, counts):
+        for group in groups[position:position + count]:
+            split_of[group] = split
+        position += count
+    for utterance in utterances:
+        utterance.split = split_of[utterance.speaker if by == "speaker" else utterance.id]
+
+
+def _counts(n: int, fractions: tuple[float, float, float]) -> list[int]:
+    wanted = [i for i, f in enumerate(fractions) if f > 0]
+    counts = [int(round(n * f)) for f in fractions]
+    for i in wanted:
+        if counts[i] == 0 and n >= len(wanted):
+            counts[i] = 1
+    while sum(counts) > n:  # take the excess from the largest split
+        counts[counts.index(max(counts))] -= 1
+    while sum(counts) < n:
+        counts[0 if fractions[0] > 0 else wanted[0]] += 1
+    return counts

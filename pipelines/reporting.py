@@ -1,0 +1,94 @@
+"""User-facing output shared by all stages: messages, progress bars and the log file.
+
+Stages talk to a `Reporter` rather than printing, so the same code runs quietly in
+tests, shows rich progress bars in a terminal and always leaves a log in the workdir.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+log = logging.getLogger("cmkt")
+
+
+class Reporter:
+    """Messages to the terminal (unless quiet) and to the log file (always)."""
+
+    def __init__(self, quiet: bool = False, console: Console | None = None):
+        self.quiet = quiet
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self._said_once: set[str] = set()
+
+    def info(self, message: str) -> None:
+        log.info(message)
+        if not self.quiet:
+            self.console.print(message)
+
+    def warn(self, message: str) -> None:
+        log.warning(message)
+        self.console.print(f"[yellow]warning:[/] {message}")
+
+    def once(self, key: str, message: str) -> None:
+        """Say something once per run (e.g. 'converted to 16 kHz mono'), however many files trigger it."""
+        if key not in self._said_once:
+            self._said_once.add(key)
+            self.info(message)
+
+    @contextmanager
+    def progress(self, total: int, label: str) -> Iterator["ProgressTask"]:
+        """A rich progress bar over `total` items; silent when quiet or not a terminal."""
+        if self.quiet or total == 0:
+            yield ProgressTask(None, None)
+            return
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=False) as bar:
+            yield ProgressTask(bar, bar.add_task(label, total=total))
+
+
+class ProgressTask:
+    """Handle to advance one progress bar (a no-op when there is no bar)."""
+
+    def __init__(self, bar: Progress | None, task_id):
+        self._bar, self._task = bar, task_id
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+
+def start_log_file(workdir: Path, stage: str) -> Path:
+    """Append this run's log to workdir/logs/<stage>.log and return its path."""
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{stage}.log"
+    root = logging.getLogger("cmkt")
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+            handler.close()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    log.info("cmkt %s: %s", stage, " ".join(sys.argv))
+    return path

@@ -1,0 +1,126 @@
+"""Run a stage's per-utterance work through the artifact cache.
+
+Every stage has the same outer loop: skip what the cache holds, compute the rest
+(optionally in worker processes), keep going past a bad utterance, save each result
+the moment it is done, commit at the end, and report "N cached, M computed".
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from pipelines.artifacts.store import ArtifactStore
+from pipelines.errors import BadInput, Interrupted, SkipItem
+from pipelines.reporting import Reporter
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One utterance's work: its id, a checksum of all its inputs, and what `compute` needs."""
+
+    uid: str
+    checksum: str
+    task: Any
+
+
+@dataclass
+class ItemOutput:
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    notices: list[tuple[str, str]] = field(default_factory=list)  # (key, message), said once per run
+
+
+@dataclass
+class StageReport:
+    stage: str
+    split: str
+    cached: int = 0
+    computed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{self.stage} {self.split}: {self.cached} cached, {self.computed} computed"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped"
+        if self.failed:
+            text += f", {len(self.failed)} failed"
+        return text
+
+
+def run_items(
+    store: ArtifactStore,
+    items: Iterable[WorkItem],
+    compute: Callable[[Any], ItemOutput],
+    reporter: Reporter,
+    jobs: int = 1,
+) -> StageReport:
+    """Compute every item not already cached; `compute` must be a picklable top-level function."""
+    report = StageReport(store.stage, store.split)
+    todo = []
+    for item in items:
+        if store.is_cached(item.uid, item.checksum):
+            report.cached += 1
+        else:
+            todo.append(item)
+    try:
+        with reporter.progress(len(todo), f"{store.stage} {store.split}") as bar:
+            for item, outcome in _outcomes(todo, compute, jobs):
+                _record(store, item, outcome, report, reporter)
+                bar.advance()
+    except KeyboardInterrupt:
+        store.commit()
+        raise Interrupted(
+            f"{store.stage} {store.split} interrupted: {report.cached + report.computed} items saved; rerun to resume"
+        ) from None
+    store.commit()
+    return report
+
+
+def _outcomes(todo: list[WorkItem], compute: Callable, jobs: int):
+    """Yield (item, ItemOutput or exception) as items finish, serially or in a process pool."""
+    if jobs <= 1 or len(todo) <= 1:
+        for item in todo:
+            yield item, _guarded(compute, item.task)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        queue = iter(todo)
+        running = {}
+        for item in queue:
+            running[pool.submit(_guarded, compute, item.task)] = item
+            if len(running) >= 2 * jobs:
+                break
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = running.pop(future)
+                yield item, future.result()
+                following = next(queue, None)
+                if following is not None:
+                    running[pool.submit(_guarded, compute, following.task)] = following
+
+
+def _guarded(compute: Callable, task: Any):
+    """Run one item; user-fixable problems come back as values so the run goes on."""
+    try:
+        return compute(task)
+    except (BadInput, SkipItem) as err:
+        return err
+
+
+def _record(store: ArtifactStore, item: WorkItem, outcome, report: StageReport, reporter: Reporter) -> None:
+    if isinstance(outcome, SkipItem):
+        report.skipped.append((item.uid, str(outcome)))
+        reporter.warn(f"{item.uid}: {outcome}")
+    elif isinstance(outcome, BadInput):
+        report.failed.append((item.uid, str(outcome)))
+        reporter.warn(f"{item.uid}: {outcome}")
+    else:
+        store.put(item.uid, item.checksum, outcome.arrays, outcome.attrs)
+        for key, message in outcome.notices:
+            reporter.once(key, message)
+        report.computed += 1

@@ -1,0 +1,180 @@
+"""`cmkt score`: PESQ, STOI, ESTOI and SI-SDR of enhanced speech against clean references.
+
+Two ways in: folders of files matched by name (`--clean`, `--enhanced`, optional
+`--noisy`), or a prepared workdir, whose test split supplies clean and noisy speech
+and whose estimates come from an `--enhanced` folder or, failing that, are the noisy
+input itself (the baseline every enhancer must beat). Per-file scores are cached in
+the artifact store like any stage, so rescoring after adding files is cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.workdir import Workdir
+from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
+from pipelines.data.manifest import read_manifest, safe_id
+from pipelines.errors import BadInput
+from pipelines.metrics import METRICS, intrusive_metrics
+from pipelines.reporting import Reporter
+from pipelines.stages.runner import ItemOutput, StageReport, WorkItem, run_items
+
+STAGE = "score"
+
+
+@dataclass
+class ScoreResult:
+    name: str
+    rows: list[dict] = field(default_factory=list)  # one per utterance: id, metrics, noisy_* and delta_*
+    summary: dict[str, dict[str, float]] = field(default_factory=dict)  # column -> mean, std, n
+    report: StageReport | None = None
+    csv_path: Path | None = None
+    json_path: Path | None = None
+
+
+def score_folders(workdir: Workdir, clean_dir: Path, enhanced_dir: Path, noisy_dir: Path | None, reporter: Reporter,
+                  force: bool = False, jobs: int = 1, trim: bool = False, out_dir: Path | None = None) -> ScoreResult:
+    """Score every audio file in `enhanced_dir` against the file of the same name in `clean_dir`."""
+    enhanced = _audio_files(enhanced_dir, "--enhanced")
+    clean = _audio_files(clean_dir, "--clean")
+    noisy = _audio_files(noisy_dir, "--noisy") if noisy_dir else {}
+    unmatched = sorted(set(clean) - set(enhanced))
+    if unmatched:
+        reporter.warn(f"{len(unmatched)} clean files have no enhanced file (e.g. {unmatched[0]}); they are not scored")
+    items = []
+    for stem, path in sorted(enhanced.items()):
+        sources = {"clean": clean.get(stem), "estimate": path, "noisy": noisy.get(stem)}
+        if noisy_dir and sources["noisy"] is None:
+            reporter.warn(f"{stem}: no noisy file in {noisy_dir}; scored without the improvement columns")
+        checksum = combine_checksums({k: file_checksum(v) if v else None for k, v in sources.items()})
+        items.append(WorkItem(safe_id(stem), checksum, (sources, trim, stem)))
+    name = safe_id(enhanced_dir.resolve().name)
+    return _score(workdir, name, items, reporter, force, jobs, trim, out_dir)
+
+
+def score_workdir(workdir: Workdir, split: str, enhanced_dir: Path | None, reporter: Reporter, force: bool = False,
+                  jobs: int = 1, trim: bool = False, out_dir: Path | None = None) -> ScoreResult:
+    """Score a prepared split: estimates from `enhanced_dir` (ID.wav), else the noisy input as the baseline."""
+    utterances = read_manifest(workdir, split)
+    if not utterances:
+        raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
+    estimates = _audio_files(enhanced_dir, "--enhanced") if enhanced_dir else {}
+    items = []
+    with open_artifact(workdir, "prepare", split) as prepared:
+        for utterance in utterances:
+            group = prepared[utterance.id]
+            clean, noisy = group["clean"][()], group["noisy"][()]
+            origin = str(group.attrs["input_checksum"])
+            if enhanced_dir is None:
+                estimate, estimate_sum = noisy, origin
+            elif utterance.id in estimates:
+                estimate, estimate_sum = estimates[utterance.id], file_checksum(estimates[utterance.id])
+            else:
+                reporter.warn(f"{utterance.id}: no enhanced file {utterance.id}.wav in {enhanced_dir}; not scored")
+                continue
+            checksum = combine_checksums(origin, estimate_sum)
+            reference_noisy = None if enhanced_dir is None else noisy  # the baseline needs no "vs noisy" columns
+            sources = {"clean": clean, "estimate": estimate, "noisy": reference_noisy}
+            items.append(WorkItem(utterance.id, checksum, (sources, trim, utterance.id)))
+    if enhanced_dir is None:
+        reporter.info("no enhanced output given: scoring the noisy input (the baseline to beat)")
+    name = f"{split}-{safe_id(enhanced_dir.resolve().name) if enhanced_dir else 'noisy'}"
+    return _score(workdir, name, items, reporter, force, jobs, trim, out_dir)
+
+
+def _score(workdir: Workdir, name: str, items: list[WorkItem], reporter: Reporter, force: bool, jobs: int,
+           trim: bool, out_dir: Path | None) -> ScoreResult:
+    store = ArtifactStore(workdir, STAGE, name, {"metrics": list(METRICS), "sample_rate": SAMPLE_RATE, "trim": trim},
+                          force=force)
+    report = run_items(store, items, _score_one, reporter, jobs=jobs)
+    result = ScoreResult(name, report=report)
+    if report.cached + report.computed:
+        with open_artifact(workdir, STAGE, name) as artifact:
+            result.rows = [_row(uid, artifact[uid].attrs) for uid in artifact]
+    result.summary = _summary(result.rows)
+    _save(result, out_dir or workdir.reports(STAGE))
+    return result
+
+
+def _score_one(task) -> ItemOutput:
+    sources, trim, label = task
+    if sources["clean"] is None:
+        raise BadInput(f"{label}: no clean reference with this name")
+    clean, estimate = _samples(sources["clean"]), _samples(sources["estimate"])
+    clean, estimate = _aligned(label, clean, estimate, trim)
+    scores = intrusive_metrics(clean, estimate, SAMPLE_RATE)
+    if sources.get("noisy") is not None:
+        clean_n, noisy = _aligned(label, _samples(sources["clean"]), _samples(sources["noisy"]), trim)
+        noisy_scores = intrusive_metrics(clean_n, noisy, SAMPLE_RATE)
+        scores.update({f"noisy_{k}": v for k, v in noisy_scores.items()})
+        scores.update({f"delta_{k}": scores[k] - v for k, v in noisy_scores.items()})
+    return ItemOutput(attrs=scores)
+
+
+def _samples(source) -> np.ndarray:
+    return source if isinstance(source, np.ndarray) else load_audio(Path(source)).samples
+
+
+def _aligned(label: str, clean: np.ndarray, other: np.ndarray, trim: bool) -> tuple[np.ndarray, np.ndarray]:
+    if len(clean) != len(other):
+        if not trim:
+            raise BadInput(f"{label}: clean and estimate lengths differ ({len(clean)} vs {len(other)} samples at "
+                           f"{SAMPLE_RATE} Hz); pass --trim to score the common part")
+        n = min(len(clean), len(other))
+        clean, other = clean[:n], other[:n]
+    return clean, other
+
+
+SCORE_COLUMNS = [*METRICS, *(f"noisy_{m}" for m in METRICS), *(f"delta_{m}" for m in METRICS)]
+
+
+def _row(uid: str, attrs) -> dict:
+    return {"id": uid, **{column: float(attrs[column]) for column in SCORE_COLUMNS if column in attrs}}
+
+
+def _summary(rows: list[dict]) -> dict[str, dict[str, float]]:
+    columns = [c for c in rows[0] if c != "id"] if rows else []
+    summary = {}
+    for column in columns:
+        values = np.array([row[column] for row in rows if column in row], dtype=np.float64)
+        summary[column] = {"mean": float(values.mean()), "std": float(values.std()), "n": int(values.size)}
+    return summary
+
+
+def _save(result: ScoreResult, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.csv_path, result.json_path = out_dir / f"{result.name}.csv", out_dir / f"{result.name}.json"
+    columns = ["id"] + list(result.summary)
+    with open(result.csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(result.rows)
+    report = result.report
+    result.json_path.write_text(json.dumps({
+        "name": result.name,
+        "summary": result.summary,
+        "files": result.rows,
+        "skipped": dict(report.skipped) if report else {},
+        "failed": dict(report.failed) if report else {},
+    }, indent=1))
+
+
+def _audio_files(folder: Path, option: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise BadInput(f"{option} {folder}: no such folder")
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES:
+            stem = path.relative_to(folder).with_suffix("").as_posix()
+            if stem in files:
+                raise BadInput(f"duplicate id '{stem}' in {option} {folder}: {files[stem].name} and {path.name}")
+            files[stem] = path
+    if not files:
+        raise BadInput(f"{option} {folder}: no audio files (.wav, .flac, .ogg)")
+    return files

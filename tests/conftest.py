@@ -1,0 +1,67 @@
+"""Shared test helpers: the real sample data in ../shared/data and small generated signals."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from cmkt_cli.main import app
+
+SHARED_DATA = Path(os.environ.get("CMKT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def shared(relative: str) -> Path:
+    """A file or folder of the shared sample data; skips the test when the data is not there."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"sample data not found at {path} (set CMKT_SHARED_DATA to the shared/data folder)")
+    return path
+
+
+def speech_like(seconds: float, seed: int = 0, rate: int = 16_000) -> np.ndarray:
+    """A voiced, syllable-modulated harmonic signal: enough like speech for PESQ to find utterances."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * 3.0 * t + rng.uniform(0, 6)), 0, None) ** 2
+    return (0.3 * voiced * envelope / np.max(np.abs(voiced))).astype(np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, samples, rate)
+    return path
+
+
+def run_cli(*args: str):
+    """Run cmkt in-process; returns click's Result (exit_code, output)."""
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def cmkt_subprocess(*args: str, **kwargs) -> subprocess.Popen:
+    """Start cmkt as a real process (for kill and locking tests)."""
+    return subprocess.Popen([sys.executable, "-m", "cmkt_cli.main", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.fixture
+def flat_corpus(tmp_path: Path) -> tuple[Path, Path]:
+    """Six clean 'speakers' (two files each) and two noise files, one shorter than the speech."""
+    clean = tmp_path / "clean"
+    for speaker in range(6):
+        for k in range(2):
+            write_wav(clean / f"spk{speaker}" / f"spk{speaker}_{k}.wav", speech_like(1.5, seed=10 * speaker + k))
+    noise = tmp_path / "noise"
+    rng = np.random.default_rng(1)
+    write_wav(noise / "long.wav", (0.1 * rng.standard_normal(16_000 * 10)).astype(np.float32))
+    write_wav(noise / "short.wav", (0.1 * rng.standard_normal(4_000)).astype(np.float32))
+    return clean, noise

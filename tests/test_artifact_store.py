@@ -1,0 +1,100 @@
+"""The HDF5 artifact store: caching by input and config, pruning, and surviving interrupted runs."""
+
+import h5py
+import numpy as np
+import pytest
+
+from pipelines import __version__
+from pipelines.artifacts import ArtifactStore, Workdir, WorkdirLock, open_artifact
+from pipelines.errors import BadInput, WorkdirBusy
+
+
+def _put(store, uid, checksum, value):
+    store.put(uid, checksum, {"x": np.full(4, value, dtype=np.float32)}, {"note": f"v{value}"})
+
+
+def test_entries_record_what_produced_them(tmp_path):
+    workdir = Workdir(tmp_path)
+    store = ArtifactStore(workdir, "demo", "train", {"n_fft": 510})
+    assert not store.is_cached("a", "sum-a")
+    _put(store, "a", "sum-a", 1.0)
+    store.commit()
+    with open_artifact(workdir, "demo", "train") as f:
+        group = f["a"]
+        assert group["x"][()].tolist() == [1.0] * 4
+        assert group.attrs["input_checksum"] == "sum-a"
+        assert group.attrs["cmkt_version"] == __version__
+        assert '"n_fft":510' in group.attrs["config"]
+        assert f.attrs["stage"] == "demo"
+
+
+def test_cache_hits_only_for_same_input_and_config(tmp_path):
+    workdir = Workdir(tmp_path)
+    store = ArtifactStore(workdir, "demo", "train", {"n_fft": 510})
+    _put(store, "a", "sum-a", 1.0)
+    store.commit()
+    assert ArtifactStore(workdir, "demo", "train", {"n_fft": 510}).is_cached("a", "sum-a")
+    assert not ArtifactStore(workdir, "demo", "train", {"n_fft": 510}).is_cached("a", "changed")
+    assert not ArtifactStore(workdir, "demo", "train", {"n_fft": 1024}).is_cached("a", "sum-a")
+    assert not ArtifactStore(workdir, "demo", "train", {"n_fft": 510}, force=True).is_cached("a", "sum-a")
+
+
+def test_commit_keeps_this_runs_items_and_drops_stale_ones(tmp_path):
+    workdir = Workdir(tmp_path)
+    first = ArtifactStore(workdir, "demo", "train", {})
+    _put(first, "a", "1", 1.0)
+    _put(first, "b", "1", 2.0)
+    first.commit()
+    second = ArtifactStore(workdir, "demo", "train", {})
+    assert second.is_cached("a", "1")
+    _put(second, "c", "1", 3.0)
+    second.commit()
+    with open_artifact(workdir, "demo", "train") as f:
+        assert sorted(f) == ["a", "c"]
+        assert f["a"]["x"][0] == 1.0
+
+
+def test_uncommitted_items_survive_and_are_reused(tmp_path):
+    """A run that dies before commit leaves its finished items pending; the next run finds them."""
+    workdir = Workdir(tmp_path)
+    dying = ArtifactStore(workdir, "demo", "train", {})
+    _put(dying, "a", "1", 1.0)
+    (workdir.pending("demo", "train") / ".b.0123.tmp").write_bytes(b"half-written")  # killed mid-write
+    rerun = ArtifactStore(workdir, "demo", "train", {})
+    assert rerun.is_cached("a", "1")
+    assert not rerun.is_cached("b", "1")
+    _put(rerun, "b", "1", 2.0)
+    rerun.commit()
+    assert not workdir.pending("demo", "train").exists()
+    with open_artifact(workdir, "demo", "train") as f:
+        assert sorted(f) == ["a", "b"]
+
+
+def test_reading_a_stage_that_never_ran_says_what_to_do(tmp_path):
+    with pytest.raises(BadInput, match="run `cmkt featurize` first"):
+        open_artifact(Workdir(tmp_path), "featurize", "train")
+
+
+def test_rejects_unsafe_ids(tmp_path):
+    store = ArtifactStore(Workdir(tmp_path), "demo", "train", {})
+    with pytest.raises(ValueError):
+        _put(store, "../escape", "1", 1.0)
+
+
+def test_second_holder_of_a_workdir_is_refused(tmp_path):
+    lock_file = Workdir(tmp_path).lock_file
+    with WorkdirLock(lock_file):
+        with pytest.raises(WorkdirBusy, match="in use by another cmkt process"):
+            with WorkdirLock(lock_file):
+                pass
+    with WorkdirLock(lock_file):  # released on exit
+        pass
+
+
+def test_committed_file_is_plain_hdf5(tmp_path):
+    workdir = Workdir(tmp_path)
+    store = ArtifactStore(workdir, "demo", "test", {})
+    _put(store, "a", "1", 1.0)
+    path = store.commit()
+    with h5py.File(path, "r") as f:
+        assert f["a/x"].dtype == np.float32
