@@ -6,7 +6,7 @@ CMKT := $(VENV)/bin/cmkt
 DATA ?= ../shared/data
 DEMO_WORKDIR ?= work/demo
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo test test-all bench bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -15,15 +15,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# prepare the sample speech + noise, train the small audio-only model briefly, enhance and score the test split
 demo: install
 	$(CMKT) run $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --transcripts $(DATA)/transcripts.tsv \
-		--snr 0,5,10 --seed 0 --workdir $(DEMO_WORKDIR)
+		--snr 0,5,10 --seed 0 --preset small --max-steps 60 --batch-size 4 --crop-frames 128 --lr 1e-3 \
+		--validate-every 30 --steps 30 --workdir $(DEMO_WORKDIR)
 
 test: install
 	$(PY) -m pytest
 
 test-all: install
 	$(PY) -m pytest -m ""
+
+bench: install
+	$(PY) -m bench.speed --out bench/results/speed.json
+
+bench-quick: install
+	$(PY) -m bench.speed --quick --out bench/results/speed-quick.json
 
 clean:
 	rm -rf $(VENV) work build *.egg-info

@@ -5,15 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional
 
+import torch
 import typer
 
 from cmkt_cli.session import not_implemented, stage_session
-from cmkt_cli.tables import print_scores, print_stage_reports
+from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from pipelines.data.mixing import parse_snrs
 from pipelines.data.splits import parse_fractions
+from pipelines.enhancer import EnhancerConfig
 from pipelines.errors import BadInput
+from pipelines.inference import SamplingOptions
+from pipelines.models import NCSNPP_PRESETS
+from pipelines.stages.enhance import EnhanceOptions, enhance_paths, enhance_split
 from pipelines.stages.prepare import PrepareOptions, prepare
 from pipelines.stages.score import score_folders, score_workdir
+from pipelines.stages.train import TrainOptions, run_folder, train
+from pipelines.training.loop import LoopOptions
 
 app = typer.Typer(
     add_completion=False,
@@ -38,22 +45,26 @@ SPEAKER_REGEX = typer.Option(None, "--speaker-regex",
                                   "sub-folder, else the file name).")
 TRANSCRIPTS = typer.Option(None, "--transcripts", help="TSV with columns path, language, transcript.")
 LANGUAGE = typer.Option("", "--language", help="Language code for utterances without one (e.g. en, zh).")
+MIXES = typer.Option(1, "--mixes-per-file", min=1, help="Noisy mixtures made from each clean file (flat folders).")
 
 
-def _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language) -> PrepareOptions:
+def _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
+                     mixes_per_file) -> PrepareOptions:
     return PrepareOptions(sources=list(sources), noise_dir=noise, snrs=parse_snrs(snr), seed=seed,
                           fractions=parse_fractions(split), split_by=split_by, speaker_regex=speaker_regex,
-                          transcripts=transcripts, language=language)
+                          transcripts=transcripts, language=language, mixes_per_file=mixes_per_file)
 
 
 @app.command("prepare")
 def prepare_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, snr: str = SNR, seed: int = SEED,
                     split: str = SPLIT, split_by: str = SPLIT_BY, speaker_regex: Optional[str] = SPEAKER_REGEX,
-                    transcripts: Optional[Path] = TRANSCRIPTS, language: str = LANGUAGE, workdir: Path = WORKDIR,
-                    force: bool = FORCE, quiet: bool = QUIET, jobs: int = JOBS) -> None:
+                    transcripts: Optional[Path] = TRANSCRIPTS, language: str = LANGUAGE,
+                    mixes_per_file: int = MIXES, workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET,
+                    jobs: int = JOBS) -> None:
     """Find utterances, mix or pair noisy speech, cache 16 kHz mono waveforms and write the manifest."""
     with stage_session(workdir, "prepare", quiet) as (place, reporter):
-        options = _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language)
+        options = _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
+                                   mixes_per_file)
         reports = prepare(place, options, reporter, force=force, jobs=jobs)
         print_stage_reports(reporter.console, reports)
         reporter.info(f"manifest: {place.manifest_csv}")
@@ -91,19 +102,145 @@ def _report_scores(reporter, result) -> None:
         raise typer.Exit(2)
 
 
+def _parse_duration(text: Optional[str]) -> Optional[float]:
+    """'90', '90s', '30m', '2h' -> seconds."""
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise BadInput(f"--max-time expects seconds or a duration like 30m or 2h, got {text!r}") from None
+
+
+MODALITY = typer.Option("a", "--modality", help="a (audio only); av and avl come with the visual branch.")
+PRESET = typer.Option("small", "--preset", help="Network size: 'small' (CPU, ~5 M parameters per network) or "
+                                               "'paper' (the SGMSE NCSN++, ~65.6 M).")
+BATCH = typer.Option(8, "--batch-size", min=1, help="Training crops per step.")
+PARAMETRISATION = typer.Option("noise", "--score-parametrisation",
+                               help="noise: the score network predicts the noise, s = -net/std(t) (default); "
+                                    "direct: s = net, as SGMSE.")
+LR = typer.Option(1e-4, "--lr", help="Adam learning rate (paper: 1e-4; short CPU runs learn faster with ~1e-3).")
+MAX_STEPS = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimiser steps (in total).")
+MAX_EPOCHS = typer.Option(None, "--max-epochs", min=1, help="Stop after this many passes over the training split.")
+MAX_TIME = typer.Option(None, "--max-time", help="Stop after this long in this invocation (e.g. 1800, 30m, 2h).")
+DEVICE = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 ... (auto: cuda if available).")
+CROP = typer.Option(256, "--crop-frames", min=16, help="STFT frames per training crop (256 ≈ 2 s at hop 128).")
+HOP = typer.Option(128, "--hop-length", help="STFT hop: 128 (TMSV) or 160 (AVSEC-3).")
+VALIDATE_EVERY = typer.Option(200, "--validate-every", min=1, help="Validate and checkpoint every N steps.")
+VAL_STEPS = typer.Option(30, "--val-steps", min=1, help="Reverse-diffusion steps used in validation.")
+RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
+RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
+CKPT = typer.Option(..., "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt).")
+SAMPLER = typer.Option("pc", "--sampler", help="pc (predictor-corrector reverse diffusion) or predictive "
+                                              "(the denoiser alone: one network evaluation).")
+STEPS = typer.Option(30, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations with ald).")
+CORRECTOR = typer.Option("ald", "--corrector", help="ald (annealed Langevin dynamics) or none.")
+SNR_PC = typer.Option(0.5, "--snr", help="Corrector signal-to-noise ratio.")
+CHUNK = typer.Option(8.0, "--chunk-seconds", min=0.5, help="Longer inputs are enhanced in overlapping chunks.")
+
+
+def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device, crop_frames,
+                   hop_length, validate_every, val_steps, resume, run_name, force,
+                   parametrisation="noise") -> TrainOptions:
+    if preset not in NCSNPP_PRESETS:
+        raise BadInput(f"--preset must be one of {', '.join(NCSNPP_PRESETS)}, got {preset!r}")
+    if parametrisation not in ("noise", "direct"):
+        raise BadInput(f"--score-parametrisation must be noise or direct, got {parametrisation!r}")
+    return TrainOptions(
+        model=EnhancerConfig(preset=preset, hop_length=hop_length, modality=modality,
+                             score_parametrisation=parametrisation),
+        loop=LoopOptions(batch_size=batch_size, learning_rate=lr, crop_frames=crop_frames, max_steps=max_steps, max_epochs=max_epochs,
+                         max_time=_parse_duration(max_time), validate_every=validate_every,
+                         validation_sampling=SamplingOptions(steps=val_steps), seed=seed),
+        run_name=run_name, device=device, resume=resume, force=force)
+
+
+def _sampling(sampler: str, steps: int, corrector: str, snr: float) -> SamplingOptions:
+    if sampler not in ("pc", "predictive"):
+        raise BadInput(f"--sampler must be pc or predictive, got {sampler!r}")
+    if corrector not in ("ald", "none"):
+        raise BadInput(f"--corrector must be ald or none, got {corrector!r}")
+    return SamplingOptions(sampler=sampler, steps=steps, corrector=corrector, snr=snr)
+
+
+@app.command("train")
+def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: int = BATCH, lr: float = LR,
+                  max_steps: Optional[int] = MAX_STEPS, max_epochs: Optional[int] = MAX_EPOCHS,
+                  max_time: Optional[str] = MAX_TIME, seed: int = SEED, device: str = DEVICE,
+                  crop_frames: int = CROP, hop_length: int = HOP, validate_every: int = VALIDATE_EVERY,
+                  val_steps: int = VAL_STEPS, resume: bool = RESUME, run_name: Optional[str] = RUN_NAME,
+                  score_parametrisation: str = PARAMETRISATION, workdir: Path = WORKDIR, force: bool = FORCE,
+                  quiet: bool = QUIET) -> None:
+    """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir."""
+    with stage_session(workdir, "train", quiet) as (place, reporter):
+        options = _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device,
+                                 crop_frames, hop_length, validate_every, val_steps, resume, run_name, force,
+                                 score_parametrisation)
+        result = train(place, options, reporter)
+        print_training(reporter.console, result)
+
+
+@app.command("enhance")
+def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy file or a folder of them; "
+                                                             "without it, the prepared --split of the workdir."),
+                    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder for enhanced WAVs."),
+                    ckpt: Path = CKPT, sampler: str = SAMPLER, steps: int = STEPS, corrector: str = CORRECTOR,
+                    snr: float = SNR_PC, seed: int = SEED,
+                    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Chunks enhanced together."),
+                    chunk_seconds: float = CHUNK, device: str = DEVICE,
+                    split: str = typer.Option("test", "--split", help="Without INPUTS: the prepared split."),
+                    workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
+    """Enhance noisy speech with a trained checkpoint (no Whisper or BERT involved)."""
+    with stage_session(workdir, "enhance", quiet) as (place, reporter):
+        options = EnhanceOptions(ckpt, _sampling(sampler, steps, corrector, snr), batch_size, chunk_seconds, seed,
+                                 _device_name(device), force)
+        if inputs is None:
+            report, out_dir = enhance_split(place, split, options, reporter)
+        else:
+            if out is None:
+                raise BadInput("enhancing files needs --out/-o DIR")
+            report, out_dir = enhance_paths(place, inputs, out, options, reporter), out
+        print_stage_reports(reporter.console, [report])
+        reporter.info(f"enhanced files: {out_dir}")
+        if report.failed:
+            raise typer.Exit(2)
+
+
+def _device_name(device: str) -> str:
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
 @app.command("run")
 def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, snr: str = SNR, seed: int = SEED,
                 split: str = SPLIT, split_by: str = SPLIT_BY, speaker_regex: Optional[str] = SPEAKER_REGEX,
-                transcripts: Optional[Path] = TRANSCRIPTS, language: str = LANGUAGE, workdir: Path = WORKDIR,
-                force: bool = FORCE, quiet: bool = QUIET, jobs: int = JOBS) -> None:
-    """Run the stages in order on a dataset: prepare, (transcribe, featurize, train, enhance as they land), score."""
+                transcripts: Optional[Path] = TRANSCRIPTS, language: str = LANGUAGE,
+                mixes_per_file: int = MIXES, preset: str = PRESET,
+                batch_size: int = BATCH, lr: float = LR, max_steps: Optional[int] = MAX_STEPS, max_time: Optional[str] = MAX_TIME,
+                crop_frames: int = CROP, validate_every: int = VALIDATE_EVERY, steps: int = STEPS,
+                device: str = DEVICE, workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET,
+                jobs: int = JOBS) -> None:
+    """Run the stages in order: prepare, train (audio-only), enhance the test split, score it against noisy."""
     with stage_session(workdir, "run", quiet) as (place, reporter):
-        options = _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language)
-        reports = prepare(place, options, reporter, force=force, jobs=jobs)
-        print_stage_reports(reporter.console, reports)
-        reporter.info("transcribe, featurize, train and enhance are not implemented yet: scoring the noisy baseline")
-        result = score_workdir(place, "test", None, reporter, force, jobs)
-        _report_scores(reporter, result)
+        options = _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
+                                   mixes_per_file)
+        print_stage_reports(reporter.console, prepare(place, options, reporter, force=force, jobs=jobs))
+        training = _train_options("a", preset, batch_size, lr, max_steps, None, max_time, seed, device, crop_frames, 128,
+                                  validate_every, steps, False, None, False)
+        checkpoint = run_folder(place, training) / "best.ckpt"
+        if checkpoint.exists() and not force:
+            reporter.info(f"using the finished training run {checkpoint.parent} (--force to retrain)")
+        else:
+            training.force = force
+            print_training(reporter.console, train(place, training, reporter))
+        sampling = SamplingOptions(steps=steps)
+        report, out_dir = enhance_split(place, "test", EnhanceOptions(checkpoint, sampling, seed=seed,
+                                                                      device=_device_name(device)), reporter)
+        print_stage_reports(reporter.console, [report])
+        for name, folder in (("noisy", None), ("enhanced", out_dir)):
+            reporter.info(f"scoring the {name} test split")
+            result = score_workdir(place, "test", folder, reporter, force, jobs)
+            _report_scores(reporter, result)
 
 
 @app.command("transcribe")
@@ -116,18 +253,6 @@ def transcribe_command() -> None:
 def featurize_command() -> None:
     """BERT token features (--text) or lip embeddings (--lips) (not implemented yet)."""
     not_implemented("featurize")
-
-
-@app.command("train")
-def train_command() -> None:
-    """Train the predictive denoiser and score model (not implemented yet)."""
-    not_implemented("train")
-
-
-@app.command("enhance")
-def enhance_command() -> None:
-    """Enhance noisy speech with a trained checkpoint (not implemented yet)."""
-    not_implemented("enhance")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from rich.table import Table
 from pipelines.metrics import METRIC_LABELS, METRICS
 from pipelines.stages.runner import StageReport
 from pipelines.stages.score import ScoreResult
+from pipelines.stages.train import TrainResult
 
 MAX_FILE_ROWS = 40
 
@@ -53,3 +54,11 @@ def print_scores(console: Console, result: ScoreResult) -> None:
 
 def _mean_std(stats: dict, sign: str = "") -> str:
     return f"{stats['mean']:{sign}.3f} ± {stats['std']:.3f}"
+
+
+def print_training(console: Console, result: TrainResult) -> None:
+    state = result.state
+    best = f"{state.best_metric:.3f}" if state.best_metric != float("-inf") else "n/a (no validation split)"
+    console.print(f"trained {state.step} steps ({state.epoch} epochs, {state.seconds / 60:.1f} min); "
+                  f"best validation PESQ {best}")
+    console.print(f"checkpoints, metrics.csv and curves.png in {result.folder}")

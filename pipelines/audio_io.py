@@ -30,6 +30,7 @@ class LoadedAudio:
     samples: np.ndarray  # float32, mono, at `SAMPLE_RATE` unless asked otherwise
     source_rate: int
     source_channels: int
+    source_frames: int  # length before resampling, so outputs can be written back at exactly this length
 
     @property
     def converted(self) -> bool:
@@ -53,9 +54,10 @@ def load_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> LoadedAudio:
         raise BadInput(f"{path}: zero-length audio")
     if not np.all(np.isfinite(mono)):
         raise BadInput(f"{path}: contains NaN or infinite samples")
+    frames = len(mono)
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
-    return LoadedAudio(np.ascontiguousarray(mono, dtype=np.float32), rate, channels)
+    return LoadedAudio(np.ascontiguousarray(mono, dtype=np.float32), rate, channels, frames)
 
 
 def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:

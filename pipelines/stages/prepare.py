@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +34,7 @@ class PrepareOptions:
     transcripts: Path | None = None
     language: str = ""
     split_noise: bool = True
+    mixes_per_file: int = 1
 
 
 def prepare(workdir: Workdir, options: PrepareOptions, reporter: Reporter, force: bool = False, jobs: int = 1) -> list[StageReport]:
@@ -68,6 +69,7 @@ def _discover(options: PrepareOptions, reporter: Reporter) -> tuple[list[Utteran
                            "(or use the DATA/{train,valid,test}/{clean,noisy} layout)")
         utterances = discover_flat(options.sources, options.speaker_regex)
         assign_splits(utterances, options.fractions, options.split_by, options.seed)
+        utterances = _mixtures_of(utterances, options.mixes_per_file)
         noises = find_noise_files(options.noise_dir)
         plans = {u.id: plan_mixture(u.id, u.split, noises, options.snrs, options.seed, options.fractions,
                                     options.split_noise) for u in utterances}
@@ -82,6 +84,15 @@ def _discover(options: PrepareOptions, reporter: Reporter) -> tuple[list[Utteran
     for utterance in utterances:
         utterance.language = utterance.language or options.language
     return utterances, plans
+
+
+def _mixtures_of(utterances: list[Utterance], count: int) -> list[Utterance]:
+    """K mixtures of each clean file (ids ID-m0 ... ID-mK-1), all in the clean file's split."""
+    if count < 1:
+        raise BadInput(f"--mixes-per-file must be at least 1, got {count}")
+    if count == 1:
+        return utterances
+    return [replace(u, id=f"{u.id}-m{k}") for u in utterances for k in range(count)]
 
 
 def _checksum(utterance: Utterance, plan: MixPlan | None) -> str:

@@ -8,8 +8,9 @@ the moment it is done, commit at the end, and report "N cached, M computed".
 from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -61,24 +62,36 @@ def run_items(
 ) -> StageReport:
     """Compute every item not already cached; `compute` must be a picklable top-level function."""
     report = StageReport(store.stage, store.split)
+    todo = uncached(store, items, report)
+    with committing(store, report), reporter.progress(len(todo), f"{store.stage} {store.split}") as bar:
+        for item, outcome in _outcomes(todo, compute, jobs):
+            _record(store, item, outcome, report, reporter)
+            bar.advance()
+    return report
+
+
+def uncached(store: ArtifactStore, items: Iterable, report: StageReport) -> list:
+    """The items (anything with `uid` and `checksum`) the cache does not hold; counts the others."""
     todo = []
     for item in items:
         if store.is_cached(item.uid, item.checksum):
             report.cached += 1
         else:
             todo.append(item)
+    return todo
+
+
+@contextmanager
+def committing(store: ArtifactStore, report: StageReport) -> Iterator[None]:
+    """Commit the store when the work ends, also on Ctrl-C (then exit as interrupted, work kept)."""
     try:
-        with reporter.progress(len(todo), f"{store.stage} {store.split}") as bar:
-            for item, outcome in _outcomes(todo, compute, jobs):
-                _record(store, item, outcome, report, reporter)
-                bar.advance()
+        yield
     except KeyboardInterrupt:
         store.commit()
         raise Interrupted(
             f"{store.stage} {store.split} interrupted: {report.cached + report.computed} items saved; rerun to resume"
         ) from None
     store.commit()
-    return report
 
 
 def _outcomes(todo: list[WorkItem], compute: Callable, jobs: int):

@@ -1,0 +1,150 @@
+"""Speed and memory of the audio model on this machine: `make bench` (JSON), not a test.
+
+Each measurement runs in its own process so its peak memory (ru_maxrss) is its own.
+Figures: seconds per network evaluation (score network, batch 1, 256 x 256) for each
+preset and memory format, seconds to enhance a 3-second utterance with the full sampler
+(30 PC steps = 60 score evaluations + 1 denoiser pass), training steps per second, and
+enhancement time and peak memory against input length (chunked inference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from pipelines import __version__
+
+THREADS = 2
+
+
+def _timed(fn, repeats: int) -> list[float]:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def forward(preset: str, channels_last: bool, repeats: int) -> dict:
+    from pipelines.models import NCSNpp
+
+    net = NCSNpp(in_complex=2, preset=preset).eval()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    x = torch.randn(1, 2, 256, 256, dtype=torch.cfloat)
+    t = torch.ones(1)
+    with torch.inference_mode():
+        times = _timed(lambda: net(x, t), repeats)
+    return {"median_s": statistics.median(times), "times_s": times}
+
+
+def enhance_utterance(preset: str, seconds: float, steps: int, sampler: str) -> dict:
+    from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+    from pipelines.inference import SamplingOptions, enhance_recordings
+
+    model = SpeechEnhancer(EnhancerConfig(preset=preset)).eval()
+    noisy = (0.1 * torch.randn(int(seconds * 16_000))).numpy()
+    options = SamplingOptions(sampler=sampler, steps=steps)
+    start = time.perf_counter()
+    _, evaluations = enhance_recordings(model, [noisy], options, batch_size=1, chunk_seconds=8.0)
+    elapsed = time.perf_counter() - start
+    return {"elapsed_s": elapsed, "batched_network_passes": evaluations, "real_time_factor": elapsed / seconds}
+
+
+def train_steps(preset: str, batch_size: int, crop_frames: int, steps: int) -> dict:
+    from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+
+    model = SpeechEnhancer(EnhancerConfig(preset=preset)).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    samples = (crop_frames - 1) * model.config.hop_length
+    clean = 0.1 * torch.randn(batch_size, samples)
+    noisy = clean + 0.05 * torch.randn(batch_size, samples)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        model.losses(clean, noisy)["loss"].backward()
+        optimizer.step()
+
+    times = _timed(step, steps)
+    return {"median_s_per_step": statistics.median(times), "steps_per_s": 1.0 / statistics.median(times)}
+
+
+MEASUREMENTS = {
+    "forward": forward,
+    "enhance_utterance": enhance_utterance,
+    "train_steps": train_steps,
+}
+
+
+def _child(name: str, kwargs: dict, queue) -> None:
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    result = MEASUREMENTS[name](**kwargs)
+    result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    queue.put(result)
+
+
+def measure(name: str, **kwargs) -> dict:
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(name, kwargs, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    print(json.dumps({"measurement": name, **kwargs, **{k: v for k, v in result.items() if k != "times_s"}}),
+          flush=True)
+    return {"measurement": name, "options": kwargs, **result}
+
+
+def plan(quick: bool) -> list[tuple[str, dict]]:
+    runs = [
+        ("forward", {"preset": "small", "channels_last": False, "repeats": 5}),
+        ("forward", {"preset": "small", "channels_last": True, "repeats": 5}),
+        ("forward", {"preset": "paper", "channels_last": False, "repeats": 1 if quick else 3}),
+        ("forward", {"preset": "paper", "channels_last": True, "repeats": 1 if quick else 3}),
+        ("enhance_utterance", {"preset": "small", "seconds": 3.0, "steps": 30, "sampler": "pc"}),
+        ("enhance_utterance", {"preset": "small", "seconds": 3.0, "steps": 1, "sampler": "predictive"}),
+        ("train_steps", {"preset": "small", "batch_size": 4, "crop_frames": 256, "steps": 3}),
+        ("train_steps", {"preset": "small", "batch_size": 4, "crop_frames": 128, "steps": 3}),
+    ]
+    lengths = [10.0, 60.0] if quick else [10.0, 60.0, 600.0]
+    runs += [("enhance_utterance", {"preset": "small", "seconds": s, "steps": 1, "sampler": "predictive"})
+             for s in lengths]
+    runs.append(("train_steps", {"preset": "paper", "batch_size": 1, "crop_frames": 256, "steps": 1}))
+    if not quick:
+        runs.append(("enhance_utterance", {"preset": "paper", "seconds": 3.0, "steps": 30, "sampler": "pc"}))
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench/results/speed.json"))
+    parser.add_argument("--quick", action="store_true",
+                        help="skip the 10-minute input and the paper-preset 3-second enhancement (~8 min on 2 cores)")
+    args = parser.parse_args()
+    results = [measure(name, **kwargs) for name, kwargs in plan(args.quick)]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "cmkt_version": __version__,
+        "torch": torch.__version__,
+        "threads": THREADS,
+        "machine": platform.processor() or platform.machine(),
+        "cpus": mp.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "results": results,
+    }, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

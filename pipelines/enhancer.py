@@ -1,0 +1,112 @@
+"""The enhancement model: STFT front end, predictive denoiser, score network and OUVE SDE.
+
+This module says what the model *is* (its parts, its losses, one sampling call);
+how it is trained (training/), checkpointed, and run over long files (inference/)
+live elsewhere. Everything needed to rebuild it is in `EnhancerConfig`, which every
+checkpoint embeds.
+
+The score network is conditioned on the denoiser's estimate y_hat (StoRM-style): the
+forward SDE drifts from clean speech towards y_hat and reverse diffusion starts near
+it. During training y_hat is detached for the score loss, so L_score trains only the
+score network and L_denoiser only the denoiser; omega weighs the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from pipelines.diffusion.losses import denoising_score_matching_loss, predictive_loss
+from pipelines.diffusion.sampling import build_sampler
+from pipelines.diffusion.sde import build_sde, per_item
+from pipelines.models import build_backbone
+from pipelines.spectral import SpecTransform, crop_frames, pad_frames
+
+
+@dataclass
+class EnhancerConfig:
+    backbone: str = "ncsnpp"
+    preset: str = "small"
+    n_fft: int = 510
+    hop_length: int = 128
+    alpha: float = 0.5
+    beta: float = 0.15
+    sde: str = "ouve"
+    sigma_min: float = 0.05
+    sigma_max: float = 0.5
+    eta: float = 1.5
+    t_eps: float = 0.03
+    omega: float = 0.5  # weight of L_denoiser; L_score gets 1 - omega
+    # "noise": s = -net / std(t), the network predicts the unit-variance noise (NCSN++'s scale_by_sigma);
+    # "direct": s = net, as in SGMSE. Same loss, same optimum; see docs/model.md for why "noise" is the default.
+    score_parametrisation: str = "noise"
+    modality: str = "a"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "EnhancerConfig":
+        known = {f.name for f in fields(cls)}
+        values = {"score_parametrisation": "direct", **values}  # checkpoints older than the option were direct
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+class SpeechEnhancer(nn.Module):
+    def __init__(self, config: EnhancerConfig):
+        super().__init__()
+        self.config = config
+        self.spec = SpecTransform(config.n_fft, config.hop_length, config.alpha, config.beta)
+        self.denoiser = build_backbone(config.backbone, in_complex=1, preset=config.preset)
+        self.score_net = build_backbone(config.backbone, in_complex=2, preset=config.preset)
+        if config.score_parametrisation not in ("noise", "direct"):
+            raise ValueError(f"score_parametrisation must be 'noise' or 'direct', got {config.score_parametrisation!r}")
+        self.sde = build_sde(config.sde, sigma_min=config.sigma_min, sigma_max=config.sigma_max, eta=config.eta,
+                             t_eps=config.t_eps)
+
+    @property
+    def frame_multiple(self) -> int:
+        return self.score_net.multiple
+
+    def denoise(self, y: Tensor, context: dict | None = None) -> Tensor:
+        """The predictive estimate y_hat = Denoiser(y), the network run with t fixed to 1."""
+        t = torch.ones(y.shape[0], device=y.device, dtype=y.real.dtype)
+        return self.denoiser(y, t, context)
+
+    def score(self, x: Tensor, y_hat: Tensor, t: Tensor, context: dict | None = None) -> Tensor:
+        output = self.score_net(torch.cat([x, y_hat], dim=1), t, context)
+        if self.config.score_parametrisation == "noise":
+            return -output / per_item(self.sde.std(t), output)
+        return output
+
+    def losses(self, clean: Tensor, noisy: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """The joint loss omega L_denoiser + (1 - omega) L_score on waveform crops (B, N)."""
+        x, frames = pad_frames(self.spec.to_spec(clean), self.frame_multiple)
+        y, _ = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
+        y_hat = self.denoise(y)
+        loss_denoiser = predictive_loss(y_hat, x)
+        loss_score = denoising_score_matching_loss(lambda xt, yh, t: self.score(xt, yh, t), self.sde, x,
+                                                   y_hat.detach(), generator)
+        omega = self.config.omega
+        total = omega * loss_denoiser + (1.0 - omega) * loss_score
+        return {"loss": total, "loss_denoiser": loss_denoiser, "loss_score": loss_score}
+
+    def enhance(self, noisy: Tensor, sampler: str = "pc", generator: torch.Generator | None = None,
+                **sampler_options: Any) -> tuple[Tensor, int]:
+        """Enhance peak-normalised waveforms (B, N) -> (B, N); returns the number of network evaluations.
+
+        Call under torch.inference_mode(). One denoiser pass, then the sampler's score evaluations.
+        """
+        length = noisy.shape[-1]
+        y, frames = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
+        y_hat = self.denoise(y)
+        run = build_sampler(sampler, self.sde, **sampler_options)
+        x0, score_evaluations = run(lambda x, yh, t: self.score(x, yh, t), y_hat, generator)
+        return self.spec.to_wave(crop_frames(x0, frames), length), score_evaluations + 1
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,165 @@
+"""`cmkt enhance`: noisy files (or a prepared split) in, enhanced WAVs out, with a trained checkpoint.
+
+Outputs keep each input's length and sample rate (mono). Results are cached in the
+artifact store keyed by the input, the checkpoint and the sampling options, so a
+rerun only enhances new or changed files (and rewrites any output file that went missing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soxr
+import torch
+
+from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.workdir import Workdir
+from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, VIDEO_SUFFIXES, load_audio, write_audio
+from pipelines.data.manifest import read_manifest, safe_id
+from pipelines.errors import BadInput
+from pipelines.inference import SamplingOptions, enhance_recordings
+from pipelines.reporting import Reporter
+from pipelines.stages.runner import StageReport, committing, uncached
+from pipelines.training.checkpoint import load_for_inference
+
+STAGE = "enhance"
+
+
+@dataclass
+class EnhanceOptions:
+    checkpoint: Path
+    sampling: SamplingOptions = SamplingOptions()
+    batch_size: int = 4
+    chunk_seconds: float = 8.0
+    seed: int = 0
+    device: str = "cpu"
+    force: bool = False
+
+
+@dataclass
+class Recording:
+    uid: str
+    target: Path  # the output file
+    checksum: str
+    source: Path | None = None  # read from disk ...
+    samples: np.ndarray | None = None  # ... or already in memory (a prepared split)
+    rate: int = SAMPLE_RATE
+    length: int = 0
+
+
+def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path, options: EnhanceOptions,
+                  reporter: Reporter) -> StageReport:
+    """Enhance one file or every audio/video file under a folder into `out_dir` (same relative names, .wav)."""
+    if not inputs.exists():
+        raise BadInput(f"{inputs}: no such file or folder")
+    suffixes = AUDIO_SUFFIXES | VIDEO_SUFFIXES
+    files = [inputs] if inputs.is_file() else sorted(p for p in inputs.rglob("*")
+                                                      if p.is_file() and p.suffix.lower() in suffixes)
+    if not files:
+        raise BadInput(f"{inputs}: no audio files to enhance")
+    root = inputs.parent if inputs.is_file() else inputs
+    recordings, seen = [], {}
+    for path in files:
+        relative = path.relative_to(root).with_suffix(".wav")
+        uid = safe_id(relative.with_suffix("").as_posix().replace("/", "__"))
+        if uid in seen:
+            raise BadInput(f"duplicate id '{uid}': {seen[uid]} and {path}")
+        seen[uid] = path
+        recordings.append(Recording(uid, out_dir / relative, file_checksum(path), source=path))
+    return _enhance(workdir, safe_id(out_dir.resolve().name), recordings, options, reporter)
+
+
+def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporter: Reporter) -> tuple[StageReport, Path]:
+    """Enhance a prepared split into WORKDIR/enhanced/NAME/ID.wav, ready for `cmkt score --enhanced`."""
+    name = output_name(options)
+    out_dir = workdir.root / "enhanced" / name
+    recordings = []
+    with open_artifact(workdir, "prepare", split) as prepared:
+        for utterance in read_manifest(workdir, split):
+            group = prepared[utterance.id]
+            recordings.append(Recording(utterance.id, out_dir / f"{utterance.id}.wav",
+                                        str(group.attrs["input_checksum"]), samples=group["noisy"][()]))
+    if not recordings:
+        raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
+    return _enhance(workdir, f"{split}-{name}", recordings, options, reporter), out_dir
+
+
+def output_name(options: EnhanceOptions) -> str:
+    """e.g. 'a-small-seed0-pc30ald' from the checkpoint's run folder and the sampler."""
+    sampling = options.sampling
+    tag = "predictive" if sampling.sampler == "predictive" else f"pc{sampling.steps}{sampling.corrector}"
+    return safe_id(f"{options.checkpoint.resolve().parent.name}-{tag}")
+
+
+def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: EnhanceOptions,
+             reporter: Reporter) -> StageReport:
+    model = load_for_inference(options.checkpoint, torch.device(options.device))
+    if model.config.modality != "a":
+        raise BadInput(f"{options.checkpoint}: a '{model.config.modality}' model; this enhance handles audio-only")
+    config = {"checkpoint": file_checksum(options.checkpoint), "sampling": options.sampling.to_dict(),
+              "seed": options.seed, "chunk_seconds": options.chunk_seconds}
+    store = ArtifactStore(workdir, STAGE, name, config, force=options.force)
+    report = StageReport(STAGE, name)
+    todo = uncached(store, recordings, report)
+    with committing(store, report), reporter.progress(len(todo), f"enhance {name}") as bar:
+        for first in range(0, len(todo), options.batch_size):
+            group = [r for r in todo[first:first + options.batch_size] if _load(r, report, reporter)]
+            _enhance_group(model, group, options, store, report, reporter)
+            bar.advance(min(options.batch_size, len(todo) - first))
+    _write_outputs(workdir, name, recordings, {r.uid for r in todo})
+    return report
+
+
+def _load(recording: Recording, report: StageReport, reporter: Reporter) -> bool:
+    if recording.samples is None:
+        try:
+            audio = load_audio(recording.source)
+        except BadInput as err:
+            report.failed.append((recording.uid, str(err)))
+            reporter.warn(str(err))
+            return False
+        recording.samples, recording.rate, recording.length = audio.samples, audio.source_rate, audio.source_frames
+        if audio.converted:
+            reporter.once("convert", f"enhancing at {SAMPLE_RATE} Hz mono; outputs are written back at each input's "
+                                     f"rate (e.g. {recording.source.name}: {audio.source_rate} Hz, "
+                                     f"{audio.source_channels} channel(s) -> mono)")
+    recording.length = recording.length or len(recording.samples)
+    return True
+
+
+def _enhance_group(model, group: list[Recording], options: EnhanceOptions, store: ArtifactStore,
+                   report: StageReport, reporter: Reporter) -> None:
+    audible = [r for r in group if np.any(r.samples)]
+    for silent in (r for r in group if not np.any(r.samples)):
+        reporter.warn(f"{silent.uid}: input is silent; written unchanged")
+    outputs, _ = enhance_recordings(model, [r.samples for r in audible], options.sampling, options.batch_size,
+                                    options.chunk_seconds, seed=options.seed) if audible else ([], 0)
+    enhanced = dict(zip((r.uid for r in audible), outputs))
+    for recording in group:
+        samples = enhanced.get(recording.uid, recording.samples)
+        store.put(recording.uid, recording.checksum, {"enhanced": samples},
+                  {"source_rate": recording.rate, "source_length": recording.length})
+        recording.samples = None  # saved: keep memory flat however many files there are
+        report.computed += 1
+
+
+def _write_outputs(workdir: Workdir, name: str, recordings: list[Recording], fresh: set[str]) -> None:
+    """Write output WAVs from the committed artifact, at each input's rate and length.
+
+    Written for items computed in this run, and for cached items whose file went missing.
+    """
+    with open_artifact(workdir, STAGE, name) as artifact:
+        for recording in recordings:
+            if recording.uid not in artifact or (recording.uid not in fresh and recording.target.exists()):
+                continue
+            group = artifact[recording.uid]
+            samples, rate = group["enhanced"][()], int(group.attrs["source_rate"])
+            if rate != SAMPLE_RATE:
+                samples = soxr.resample(samples, SAMPLE_RATE, rate, quality="HQ")
+            write_audio(recording.target, _fit(samples, int(group.attrs["source_length"])), rate)
+
+
+def _fit(samples: np.ndarray, length: int) -> np.ndarray:
+    return samples[:length] if len(samples) >= length else np.pad(samples, (0, length - len(samples)))

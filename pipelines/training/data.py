@@ -1,0 +1,47 @@
+"""Training examples: random fixed-length crops of (clean, noisy) waveforms from the prepare artifact.
+
+Crops are (frames - 1) * hop samples long so their STFT has exactly `frames` frames;
+shorter utterances are zero-padded. Each pair is scaled by the noisy crop's peak, as
+at inference, so the network sees the same level range in both.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pipelines.artifacts.store import open_artifact
+from pipelines.artifacts.workdir import Workdir
+from pipelines.errors import BadInput
+
+
+class WaveformPairs:
+    """All (clean, noisy) pairs of a split, held in memory (the corpora this runs on fit easily)."""
+
+    def __init__(self, workdir: Workdir, split: str):
+        with open_artifact(workdir, "prepare", split) as artifact:
+            self.ids = sorted(artifact)
+            self.clean = [torch.from_numpy(artifact[uid]["clean"][()]) for uid in self.ids]
+            self.noisy = [torch.from_numpy(artifact[uid]["noisy"][()]) for uid in self.ids]
+        if not self.ids:
+            raise BadInput(f"split '{split}' of {workdir.root} has no utterances to train on")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def random_crops(pairs: WaveformPairs, indices: list[int], samples: int,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of peak-normalised crops (B, samples) at random positions chosen by `generator`."""
+    clean_batch, noisy_batch = [], []
+    for index in indices:
+        clean, noisy = pairs.clean[index], pairs.noisy[index]
+        if len(clean) > samples:
+            start = int(torch.randint(0, len(clean) - samples + 1, (1,), generator=generator))
+            clean, noisy = clean[start:start + samples], noisy[start:start + samples]
+        else:
+            clean = torch.nn.functional.pad(clean, (0, samples - len(clean)))
+            noisy = torch.nn.functional.pad(noisy, (0, samples - len(noisy)))
+        scale = noisy.abs().max().clamp_min(1e-8)
+        clean_batch.append(clean / scale)
+        noisy_batch.append(noisy / scale)
+    return torch.stack(clean_batch), torch.stack(noisy_batch)

@@ -1,0 +1,166 @@
+"""The optimisation loop: crops in, joint loss, Adam, EMA, periodic validation and checkpoints.
+
+Stopping is by --max-steps, --max-epochs or --max-time, whichever comes first. The
+validation enhances a few validation utterances with the EMA weights and the real
+sampler, and the best checkpoint is the one with the highest validation PESQ.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipelines.enhancer import SpeechEnhancer
+from pipelines.inference import SamplingOptions, enhance_recordings
+from pipelines.metrics import si_sdr
+from pipelines.reporting import Reporter
+from pipelines.training.checkpoint import TrainingState, save_checkpoint
+from pipelines.training.data import WaveformPairs, random_crops
+from pipelines.training.ema import EMA
+from pipelines.training.log import TrainingLog
+
+
+@dataclass
+class LoopOptions:
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    ema_decay: float = 0.999
+    crop_frames: int = 256
+    max_steps: int | None = None
+    max_epochs: int | None = None
+    max_time: float | None = None  # seconds of this invocation
+    log_every: int = 10
+    validate_every: int = 200
+    validation_utterances: int = 4
+    validation_seconds: float = 4.0
+    validation_sampling: SamplingOptions = SamplingOptions(steps=30)
+    seed: int = 0
+
+
+class Trainer:
+    def __init__(self, model: SpeechEnhancer, train: WaveformPairs, valid: WaveformPairs | None, folder: Path,
+                 options: LoopOptions, device: torch.device, reporter: Reporter):
+        self.model, self.train, self.valid = model.to(device), train, valid
+        self.folder, self.options, self.device, self.reporter = folder, options, device, reporter
+        self.ema = EMA(self.model, options.ema_decay)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=options.learning_rate)
+        self.state = TrainingState()
+        self.generator = torch.Generator().manual_seed(options.seed)
+        self.crop_samples = (options.crop_frames - 1) * model.config.hop_length
+        self._last_validated = -1
+
+    def load(self, payload: dict) -> None:
+        """Continue from a checkpoint: weights, EMA, optimiser, counters and random state."""
+        self.model.load_state_dict(payload["model"])
+        self.ema.load_state_dict(payload["ema"], updates=payload["state"]["step"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.state = TrainingState(**payload["state"])
+        self.generator.set_state(payload["generator"])
+
+    def run(self, resume: bool) -> TrainingState:
+        options, log = self.options, TrainingLog(self.folder, resume)
+        started, next_log = time.monotonic(), self.state.step + options.log_every
+        running = {"loss": [], "loss_denoiser": [], "loss_score": []}
+        steps_per_epoch = max(len(self.train) // options.batch_size, 1)
+        total = options.max_steps or (options.max_epochs or 1) * steps_per_epoch
+        self.model.train()
+        try:
+            with self.reporter.progress(max(total - self.state.step, 0), "train") as bar:
+                while not self._should_stop(started, steps_per_epoch):
+                    for name, value in self._step().items():
+                        running[name].append(value)
+                    bar.advance()
+                    if self.state.step >= next_log:
+                        log.write(step=self.state.step, epoch=self.state.epoch, seconds=self._seconds(started),
+                                  lr=options.learning_rate, **{k: float(np.mean(v)) for k, v in running.items()})
+                        running = {k: [] for k in running}
+                        next_log += options.log_every
+                    if self.state.step % options.validate_every == 0:
+                        self._validate_and_save(log, started)
+        except KeyboardInterrupt:
+            self._save("last.ckpt", started)
+            log.close()
+            raise
+        if self.state.step != self._last_validated:
+            self._validate_and_save(log, started)
+        log.close()
+        self.state.seconds += self._seconds(started)
+        return self.state
+
+    def _step(self) -> dict[str, float]:
+        order = torch.randperm(len(self.train), generator=self.generator)[: self.options.batch_size].tolist()
+        clean, noisy = random_crops(self.train, order, self.crop_samples, self.generator)
+        losses = self.model.losses(clean.to(self.device), noisy.to(self.device), self._device_generator())
+        if not torch.isfinite(losses["loss"]):
+            raise FloatingPointError(f"training loss became {losses['loss'].item()} at step {self.state.step}")
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.state.step += 1
+        self.state.epoch = self.state.step * self.options.batch_size // len(self.train)
+        return {name: value.item() for name, value in losses.items()}
+
+    def _device_generator(self) -> torch.Generator:
+        if self.device.type == "cpu":
+            return self.generator
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def _should_stop(self, started: float, steps_per_epoch: int) -> bool:
+        o = self.options
+        if o.max_steps is not None and self.state.step >= o.max_steps:
+            return True
+        if o.max_epochs is not None and self.state.step >= o.max_epochs * steps_per_epoch:
+            return True
+        return o.max_time is not None and time.monotonic() - started >= o.max_time
+
+    def _validate_and_save(self, log: TrainingLog, started: float) -> None:
+        self._last_validated = self.state.step
+        pesq_value, sdr_value = self.validate()
+        log.write(step=self.state.step, epoch=self.state.epoch, seconds=self._seconds(started),
+                  val_pesq=pesq_value, val_si_sdr=sdr_value)
+        if not math.isnan(pesq_value):
+            self.reporter.info(f"step {self.state.step}: validation PESQ {pesq_value:.3f}, SI-SDR {sdr_value:.2f} dB")
+        if math.isnan(pesq_value) or pesq_value > self.state.best_metric:
+            if not math.isnan(pesq_value):
+                self.state.best_metric = pesq_value
+            self._save("best.ckpt", started)
+        self._save("last.ckpt", started)
+
+    def validate(self) -> tuple[float, float]:
+        """Mean PESQ-WB and SI-SDR of the EMA model on the first validation utterances (NaN if none)."""
+        if self.valid is None or len(self.valid) == 0:
+            return float("nan"), float("nan")
+        from pesq import pesq
+
+        limit = int(self.options.validation_seconds * 16_000)
+        count = min(self.options.validation_utterances, len(self.valid))
+        noisy = [self.valid.noisy[i][:limit].numpy() for i in range(count)]
+        clean = [self.valid.clean[i][:limit].numpy() for i in range(count)]
+        enhanced, _ = enhance_recordings(self.ema.model, noisy, self.options.validation_sampling,
+                                         batch_size=count, chunk_seconds=self.options.validation_seconds,
+                                         seed=self.options.seed)
+        pesq_values, sdr_values = [], []
+        for reference, estimate in zip(clean, enhanced):
+            sdr_values.append(si_sdr(reference, estimate))
+            try:
+                pesq_values.append(pesq(16_000, reference, estimate, "wb"))
+            except Exception:  # a speechless validation crop: leave it out of the PESQ mean
+                continue
+        self.model.train()
+        return (float(np.mean(pesq_values)) if pesq_values else float("nan")), float(np.mean(sdr_values))
+
+    def _save(self, name: str, started: float) -> None:
+        state = TrainingState(**vars(self.state))
+        state.seconds += self._seconds(started)
+        save_checkpoint(self.folder / name, self.model, self.ema.model, self.optimizer, state, self.generator,
+                        {"loop": {k: v for k, v in vars(self.options).items() if k != "validation_sampling"}})
+
+    def _seconds(self, started: float) -> float:
+        return time.monotonic() - started

@@ -1,0 +1,102 @@
+"""`cmkt enhance`: any length in, same length and rate out, cached reruns, bounded chunks, bad checkpoints."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+from pipelines.inference import plan_chunks
+from pipelines.training.checkpoint import TrainingState, save_checkpoint
+from tests.conftest import run_cli, speech_like, write_wav
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A small model with random (not zero-initialised) weights, so outputs are not silent."""
+    torch.manual_seed(0)
+    model = SpeechEnhancer(EnhancerConfig(preset="small"))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    path = tmp_path_factory.mktemp("ckpt") / "run" / "best.ckpt"
+    path.parent.mkdir()
+    save_checkpoint(path, model, model, torch.optim.Adam(model.parameters()), TrainingState(), torch.Generator(), {})
+    return path
+
+
+def test_outputs_keep_length_and_rate_for_odd_short_and_long_inputs(tmp_path, checkpoint):
+    inputs = tmp_path / "in"
+    write_wav(inputs / "short.wav", speech_like(0.2))
+    write_wav(inputs / "odd.wav", speech_like(1.6)[:24_001])
+    stereo = np.stack([speech_like(1.1, rate=44_100)[:44_101]] * 2, axis=1)
+    write_wav(inputs / "stereo44k.wav", stereo, rate=44_100)
+    result = run_cli("enhance", inputs, "-o", tmp_path / "out", "--ckpt", checkpoint, "--steps", "1", "-w",
+                     tmp_path / "w")
+    assert result.exit_code == 0, result.output
+    for name, (frames, rate) in {"short": (3200, 16_000), "odd": (24_001, 16_000), "stereo44k": (44_101, 44_100)}.items():
+        info = sf.info(tmp_path / "out" / f"{name}.wav")
+        assert (info.frames, info.samplerate, info.channels) == (frames, rate, 1), name
+        assert np.all(np.isfinite(sf.read(tmp_path / "out" / f"{name}.wav")[0]))
+
+
+def test_a_minute_long_file_is_enhanced_in_chunks(tmp_path, checkpoint):
+    write_wav(tmp_path / "in" / "long.wav", np.tile(speech_like(2.0), 30))
+    result = run_cli("enhance", tmp_path / "in" / "long.wav", "-o", tmp_path / "out", "--ckpt", checkpoint,
+                     "--sampler", "predictive", "-w", tmp_path / "w")
+    assert result.exit_code == 0, result.output
+    enhanced, rate = sf.read(tmp_path / "out" / "long.wav")
+    assert len(enhanced) == 960_000 and rate == 16_000 and np.std(enhanced) > 0
+
+
+def test_rerun_uses_the_cache_and_restores_missing_outputs(tmp_path, checkpoint):
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    write_wav(tmp_path / "in" / "b.wav", speech_like(0.5, seed=3))
+    args = ["enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", checkpoint, "--sampler", "predictive",
+            "-w", tmp_path / "w"]
+    assert run_cli(*args).exit_code == 0
+    first = sf.read(tmp_path / "out" / "a.wav")[0]
+    (tmp_path / "out" / "a.wav").unlink()
+    again = run_cli(*args)
+    assert "2 cached, 0 computed" in again.output
+    np.testing.assert_array_equal(sf.read(tmp_path / "out" / "a.wav")[0], first)
+
+
+def test_seeded_sampling_is_reproducible(tmp_path, checkpoint):
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    outputs = []
+    for k in range(2):
+        run_cli("enhance", tmp_path / "in", "-o", tmp_path / f"out{k}", "--ckpt", checkpoint, "--steps", "2",
+                "--seed", "7", "-w", tmp_path / f"w{k}")
+        outputs.append(sf.read(tmp_path / f"out{k}" / "a.wav")[0])
+    np.testing.assert_array_equal(*outputs)
+
+
+def test_bad_inputs_fail_alone_and_silence_passes_through(tmp_path, checkpoint):
+    write_wav(tmp_path / "in" / "good.wav", speech_like(0.5))
+    write_wav(tmp_path / "in" / "silent.wav", np.zeros(8000, dtype=np.float32))
+    (tmp_path / "in" / "broken.wav").write_text("not audio")
+    result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", checkpoint, "--sampler",
+                     "predictive", "-w", tmp_path / "w")
+    assert result.exit_code == 2 and "broken.wav: not readable as audio" in result.output
+    assert "silent: input is silent" in result.output
+    assert (tmp_path / "out" / "good.wav").exists() and not np.any(sf.read(tmp_path / "out" / "silent.wav")[0])
+
+
+def test_unusable_checkpoint_is_a_one_line_error(tmp_path):
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    (tmp_path / "fake.ckpt").write_text("not a checkpoint")
+    result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tmp_path / "fake.ckpt",
+                     "-w", tmp_path / "w")
+    assert result.exit_code == 2 and "not a readable checkpoint" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("length", [1, 100, 127_999, 128_000, 128_001, 1_000_003])
+def test_chunks_cover_every_sample_and_stay_bounded(length):
+    chunks = plan_chunks([length], chunk=128_000, overlap=8_000)
+    covered = np.zeros(length, dtype=bool)
+    for c in chunks:
+        assert 0 < c.stop - c.start <= 128_000
+        covered[c.start:c.stop] = True
+    assert covered.all()
+    assert all(b.start < a.stop for a, b in zip(chunks, chunks[1:]))  # neighbours overlap

@@ -1,0 +1,63 @@
+"""`cmkt train`: checkpoints and logs, refusing to overwrite, and resume == uninterrupted (deterministic on CPU)."""
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import run_cli, speech_like, write_wav
+
+FAST = ["--preset", "small", "--batch-size", "2", "--crop-frames", "16", "--validate-every", "1000",
+        "--val-steps", "1", "--lr", "1e-3", "-q"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    for k in range(6):
+        write_wav(root / "clean" / f"u{k}.wav", speech_like(1.0, seed=k))
+    write_wav(root / "noise" / "n.wav", (0.05 * np.random.default_rng(0).standard_normal(80_000)).astype(np.float32))
+    result = run_cli("prepare", root / "clean", "--noise", root / "noise", "--split", "0.7,0.3,0", "--split-by",
+                     "file", "-w", root / "w", "-q")
+    assert result.exit_code == 0, result.output
+    return root / "w"
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def test_training_writes_checkpoints_logs_and_curves(prepared):
+    result = run_cli("train", "-w", prepared, "--max-steps", "3", "--run-name", "basic", *FAST)
+    assert result.exit_code == 0, result.output
+    run = prepared / "train" / "basic"
+    for name in ("last.ckpt", "best.ckpt", "metrics.csv", "curves.png", "config.json"):
+        assert (run / name).exists(), name
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,epoch,seconds,loss") and any(",," in r for r in rows[1:])  # a validation row
+    checkpoint = torch.load(run / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["config"]["preset"] == "small" and checkpoint["state"]["step"] == 3
+    again = run_cli("train", "-w", prepared, "--max-steps", "3", "--run-name", "basic", *FAST)
+    assert again.exit_code == 2 and "--resume" in again.output
+
+
+def test_resume_continues_exactly_where_it_stopped(prepared):
+    straight = run_cli("train", "-w", prepared, "--max-steps", "4", "--run-name", "straight", *FAST)
+    assert straight.exit_code == 0, straight.output
+    first = run_cli("train", "-w", prepared, "--max-steps", "2", "--run-name", "split", *FAST)
+    resumed = run_cli("train", "-w", prepared, "--max-steps", "4", "--run-name", "split", "--resume", *FAST)
+    assert first.exit_code == 0 and resumed.exit_code == 0, resumed.output
+    a, b = _weights(prepared / "train" / "straight" / "last.ckpt"), _weights(prepared / "train" / "split" / "last.ckpt")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_training_needs_a_stopping_rule_and_a_known_preset(prepared):
+    assert "stopping rule" in run_cli("train", "-w", prepared, "--run-name", "x").output
+    assert run_cli("train", "-w", prepared, "--preset", "huge", "--max-steps", "1").exit_code == 2
+
+
+def test_training_without_a_prepared_workdir_says_what_to_do(tmp_path):
+    result = run_cli("train", "-w", tmp_path, "--max-steps", "1")
+    assert result.exit_code == 2 and "cmkt prepare" in result.output
