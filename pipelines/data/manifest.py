@@ -9,7 +9,6 @@ import csv
 import json
 import re
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput

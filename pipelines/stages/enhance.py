@@ -14,7 +14,7 @@ import numpy as np
 import soxr
 import torch
 
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.store import ArtifactStore, file_checksum, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, VIDEO_SUFFIXES, load_audio, write_audio
 from pipelines.data.manifest import read_manifest, safe_id
