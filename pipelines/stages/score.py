@@ -106,11 +106,11 @@ def _score_one(task) -> ItemOutput:
     sources, trim, label = task
     if sources["clean"] is None:
         raise BadInput(f"{label}: no clean reference with this name")
-    clean, estimate = _samples(sources["clean"]), _samples(sources["estimate"])
-    clean, estimate = _aligned(label, clean, estimate, trim)
+    reference = _samples(sources["clean"])
+    clean, estimate = _aligned(label, reference, _samples(sources["estimate"]), trim)
     scores = intrusive_metrics(clean, estimate, SAMPLE_RATE)
     if sources.get("noisy") is not None:
-        clean_n, noisy = _aligned(label, _samples(sources["clean"]), _samples(sources["noisy"]), trim)
+        clean_n, noisy = _aligned(label, reference, _samples(sources["noisy"]), trim)
         noisy_scores = intrusive_metrics(clean_n, noisy, SAMPLE_RATE)
         scores.update({f"noisy_{k}": v for k, v in noisy_scores.items()})
         scores.update({f"delta_{k}": scores[k] - v for k, v in noisy_scores.items()})

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pesq import pesq
 
 from pipelines.enhancer import SpeechEnhancer
 from pipelines.inference import SamplingOptions, enhance_recordings
@@ -137,8 +138,6 @@ class Trainer:
         """Mean PESQ-WB and SI-SDR of the EMA model on the first validation utterances (NaN if none)."""
         if self.valid is None or len(self.valid) == 0:
             return float("nan"), float("nan")
-        from pesq import pesq
-
         limit = int(self.options.validation_seconds * 16_000)
         count = min(self.options.validation_utterances, len(self.valid))
         noisy = [self.valid.noisy[i][:limit].numpy() for i in range(count)]
