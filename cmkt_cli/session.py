@@ -45,7 +45,3 @@ def stage_session(workdir: Path, stage: str, quiet: bool) -> Iterator[tuple[Work
         reporter.console.print(f"[red]internal error:[/] {type(err).__name__}: {err}{where}")
         raise typer.Exit(1) from None
 
-
-def not_implemented(stage: str) -> None:
-    Reporter().console.print(f"[red]error:[/] `cmkt {stage}` is not implemented yet")
-    raise typer.Exit(2)
