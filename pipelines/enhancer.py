@@ -9,6 +9,11 @@ The score network is conditioned on the denoiser's estimate y_hat (StoRM-style):
 forward SDE drifts from clean speech towards y_hat and reverse diffusion starts near
 it. During training y_hat is detached for the score loss, so L_score trains only the
 score network and L_denoiser only the denoiser; omega weighs the two.
+
+With `fusion` "ot" or "mhca", a cross-modal transfer module sits at the bottleneck of
+both networks (pipelines/models/cross_modal_transfer.py). Training batches that carry
+BERT features add alpha * (L_align + L_OPT), averaged over the two networks; enhancement
+never sees text.
 """
 
 from __future__ import annotations
@@ -23,7 +28,12 @@ from pipelines.diffusion.losses import denoising_score_matching_loss, predictive
 from pipelines.diffusion.sampling import build_sampler
 from pipelines.diffusion.sde import build_sde, per_item
 from pipelines.models import build_backbone
+from pipelines.models.cross_modal_transfer import ALIGNER_PREFIX, CrossModalTransfer
 from pipelines.spectral import SpecTransform, crop_frames, pad_frames
+
+
+FUSIONS = ("none", "ot", "mhca")
+ALIGN_WEIGHTS = {"none": 0.0, "ot": 0.01, "mhca": 0.2}
 
 
 @dataclass
@@ -44,6 +54,20 @@ class EnhancerConfig:
     # "direct": s = net, as in SGMSE. Same loss, same optimum; see docs/model.md for why "noise" is the default.
     score_parametrisation: str = "noise"
     modality: str = "a"
+    # cross-modal knowledge transfer (training only)
+    fusion: str = "none"  # none | ot | mhca
+    text_dim: int = 0  # d_s of the text model, read from the `featurize --text` artifact
+    text_vocab_size: int = 0
+    transfer_dim: int = 0  # d_t of FC1; 0 means text_dim
+    adapter_beta: float = 0.1
+    align_weight: float | None = None  # alpha; None means the paper's value for the fusion (ALIGN_WEIGHTS)
+    ot_beta: float = 0.5
+    mhca_layers: int = 6
+    mhca_heads: int = 4
+
+    @property
+    def transfer_weight(self) -> float:
+        return ALIGN_WEIGHTS[self.fusion] if self.align_weight is None else self.align_weight
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +80,8 @@ class EnhancerConfig:
 
 
 class SpeechEnhancer(nn.Module):
-    def __init__(self, config: EnhancerConfig):
+    def __init__(self, config: EnhancerConfig, with_aligner: bool = True):
+        """with_aligner=False builds the inference model: the text-only aligner weights are left out."""
         super().__init__()
         self.config = config
         self.spec = SpecTransform(config.n_fft, config.hop_length, config.alpha, config.beta)
@@ -64,8 +89,23 @@ class SpeechEnhancer(nn.Module):
         self.score_net = build_backbone(config.backbone, in_complex=2, preset=config.preset)
         if config.score_parametrisation not in ("noise", "direct"):
             raise ValueError(f"score_parametrisation must be 'noise' or 'direct', got {config.score_parametrisation!r}")
+        if config.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {config.fusion!r}")
+        if config.fusion != "none":
+            self._attach_transfer_modules(with_aligner)
         self.sde = build_sde(config.sde, sigma_min=config.sigma_min, sigma_max=config.sigma_max, eta=config.eta,
                              t_eps=config.t_eps)
+
+    def _attach_transfer_modules(self, with_aligner: bool) -> None:
+        config = self.config
+        if config.text_dim <= 0 or config.text_vocab_size <= 0:
+            raise ValueError("fusion needs text_dim and text_vocab_size (from the featurize --text artifact)")
+        bins = config.n_fft // 2 + 1
+        for network in (self.denoiser, self.score_net):
+            network.bottleneck_modules.append(CrossModalTransfer(
+                network.bottleneck_channels, bins // network.multiple, config.fusion, config.text_dim,
+                config.text_vocab_size, config.transfer_dim or config.text_dim, config.adapter_beta, with_aligner,
+                beta=config.ot_beta, layers=config.mhca_layers, heads=config.mhca_heads))
 
     @property
     def frame_multiple(self) -> int:
@@ -82,17 +122,31 @@ class SpeechEnhancer(nn.Module):
             return -output / per_item(self.sde.std(t), output)
         return output
 
-    def losses(self, clean: Tensor, noisy: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """The joint loss omega L_denoiser + (1 - omega) L_score on waveform crops (B, N)."""
+    def losses(self, clean: Tensor, noisy: Tensor, generator: torch.Generator | None = None,
+               text: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """The joint loss on waveform crops (B, N): omega L_denoiser + (1 - omega) L_score [+ alpha L_transfer].
+
+        `text` (from `pipelines.training.text_targets.text_batch`) holds the crops' BERT
+        features; without it, or with fusion "none", the transfer term is absent.
+        """
         x, frames = pad_frames(self.spec.to_spec(clean), self.frame_multiple)
         y, _ = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
-        y_hat = self.denoise(y)
+        context = {**text, "transfer_losses": []} if text is not None and self.config.fusion != "none" else None
+        y_hat = self.denoise(y, context)
         loss_denoiser = predictive_loss(y_hat, x)
-        loss_score = denoising_score_matching_loss(lambda xt, yh, t: self.score(xt, yh, t), self.sde, x,
+        loss_score = denoising_score_matching_loss(lambda xt, yh, t: self.score(xt, yh, t, context), self.sde, x,
                                                    y_hat.detach(), generator)
         omega = self.config.omega
-        total = omega * loss_denoiser + (1.0 - omega) * loss_score
-        return {"loss": total, "loss_denoiser": loss_denoiser, "loss_score": loss_score}
+        losses = {"loss": omega * loss_denoiser + (1.0 - omega) * loss_score, "loss_denoiser": loss_denoiser,
+                  "loss_score": loss_score}
+        if context is not None and context["transfer_losses"]:
+            parts = context["transfer_losses"]
+            losses["loss_align"] = torch.stack([p["align"] for p in parts]).mean()
+            if self.config.fusion == "ot":
+                losses["loss_ot"] = torch.stack([p["extra"] for p in parts]).mean()
+            transfer = losses["loss_align"] + losses.get("loss_ot", 0.0)
+            losses["loss"] = losses["loss"] + self.config.transfer_weight * transfer
+        return losses
 
     def enhance(self, noisy: Tensor, sampler: str = "pc", generator: torch.Generator | None = None,
                 **sampler_options: Any) -> tuple[Tensor, int]:
@@ -108,5 +162,11 @@ class SpeechEnhancer(nn.Module):
         return self.spec.to_wave(crop_frames(x0, frames), length), score_evaluations + 1
 
 
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+def count_parameters(module: nn.Module, inference_only: bool = False) -> int:
+    """All parameters, or (inference_only) those an enhancement run loads: no training-only aligners."""
+    return sum(p.numel() for name, p in module.named_parameters()
+               if not (inference_only and is_training_only(name)))
+
+
+def is_training_only(parameter_name: str) -> bool:
+    return f".{ALIGNER_PREFIX}" in f".{parameter_name}"

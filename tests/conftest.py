@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import soundfile as sf
@@ -40,6 +41,12 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 16_000) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, samples, rate)
     return path
+
+
+def artifact_groups(workdir: Path, stage: str, split: str) -> dict[str, tuple[dict, dict]]:
+    """Every group of a committed artifact: id -> ({dataset: array}, {attribute: value})."""
+    with h5py.File(workdir / "artifacts" / f"{stage}_{split}.h5", "r") as f:
+        return {uid: ({name: g[name][()] for name in g}, dict(g.attrs)) for uid, g in f.items()}
 
 
 def run_cli(*args: str):

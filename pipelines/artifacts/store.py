@@ -96,7 +96,8 @@ class ArtifactStore:
         temporary = self.pending_dir / f".{uid}.{key}.tmp"
         with h5py.File(temporary, "w") as f:
             for name, array in arrays.items():
-                f.create_dataset(name, data=array)
+                text = array.dtype == object  # e.g. transcript segments: variable-length UTF-8 strings
+                f.create_dataset(name, data=array, dtype=h5py.string_dtype() if text else None)
             _write_attrs(f, attrs)
             f.attrs["input_checksum"] = input_checksum
             f.attrs["config_hash"] = self.config_hash

@@ -154,3 +154,28 @@ def _reject_duplicate_ids(utterances: list[Utterance]) -> None:
         more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
         raise BadInput(f"duplicate utterance ids: {'; '.join(clashes[:3])}{more}")
 
+
+def media_files(inputs: Path, doing: str) -> list[tuple[str, Path, Path]]:
+    """(id, path, path relative to the input folder) of one audio/video file or of every one under a folder.
+
+    Ids are the relative path without suffix, '/' written as '__'; two files that would
+    share an id (a.wav and a.flac) are refused rather than one silently replacing the other.
+    `doing` completes the error message: "no audio or video files to {doing}".
+    """
+    if not inputs.exists():
+        raise BadInput(f"{inputs}: no such file or folder")
+    suffixes = AUDIO_SUFFIXES | VIDEO_SUFFIXES
+    files = [inputs] if inputs.is_file() else sorted(p for p in inputs.rglob("*")
+                                                      if p.is_file() and p.suffix.lower() in suffixes)
+    if not files:
+        raise BadInput(f"{inputs}: no audio or video files to {doing}")
+    root = inputs.parent if inputs.is_file() else inputs
+    found, seen = [], {}
+    for path in files:
+        relative = path.relative_to(root)
+        uid = safe_id(relative.with_suffix("").as_posix().replace("/", "__"))
+        if uid in seen:
+            raise BadInput(f"duplicate id '{uid}': {seen[uid]} and {path}")
+        seen[uid] = path
+        found.append((uid, path, relative))
+    return found

@@ -16,7 +16,8 @@ import torch
 
 from pipelines.artifacts.store import ArtifactStore, file_checksum, open_artifact
 from pipelines.artifacts.workdir import Workdir
-from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, VIDEO_SUFFIXES, load_audio, write_audio
+from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
+from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
 from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions, enhance_recordings
@@ -52,21 +53,9 @@ class Recording:
 def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path, options: EnhanceOptions,
                   reporter: Reporter) -> StageReport:
     """Enhance one file or every audio/video file under a folder into `out_dir` (same relative names, .wav)."""
-    if not inputs.exists():
-        raise BadInput(f"{inputs}: no such file or folder")
-    suffixes = AUDIO_SUFFIXES | VIDEO_SUFFIXES
-    files = [inputs] if inputs.is_file() else sorted(p for p in inputs.rglob("*")
-                                                      if p.is_file() and p.suffix.lower() in suffixes)
-    if not files:
-        raise BadInput(f"{inputs}: no audio files to enhance")
-    root = inputs.parent if inputs.is_file() else inputs
-    recordings, seen = [], {}
-    for path in files:
-        relative = path.relative_to(root).with_suffix(".wav")
-        uid = safe_id(relative.with_suffix("").as_posix().replace("/", "__"))
-        if uid in seen:
-            raise BadInput(f"duplicate id '{uid}': {seen[uid]} and {path}")
-        seen[uid] = path
+    recordings = []
+    for uid, path, relative in media_files(inputs, "enhance"):
+        relative = relative.with_suffix(".wav")
         recordings.append(Recording(uid, out_dir / relative, file_checksum(path), source=path))
     return _enhance(workdir, safe_id(out_dir.resolve().name), recordings, options, reporter)
 

@@ -21,6 +21,7 @@ from pipelines.artifacts.workdir import Workdir
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, count_parameters
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
+from pipelines.text.features import TextFeatureSet, load_text_features
 from pipelines.training.checkpoint import TrainingState, read_checkpoint
 from pipelines.training.data import WaveformPairs
 from pipelines.training.loop import LoopOptions, Trainer
@@ -43,10 +44,12 @@ class TrainResult:
     folder: Path
     state: TrainingState
     parameters: int
+    inference_parameters: int  # without the training-only text aligners
 
 
 def run_folder(workdir: Workdir, options: TrainOptions) -> Path:
-    name = options.run_name or f"{options.model.modality}-{options.model.preset}-seed{options.loop.seed}"
+    fusion = "" if options.model.fusion == "none" else f"{options.model.fusion}-"
+    name = options.run_name or f"{options.model.modality}-{fusion}{options.model.preset}-seed{options.loop.seed}"
     return workdir.root / "train" / name
 
 
@@ -66,18 +69,44 @@ def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainR
     device = _device(options.device)
     payload = read_checkpoint(last) if options.resume and last.exists() else None
     config = EnhancerConfig.from_dict(payload["config"]) if payload else options.model
+    pairs = WaveformPairs(workdir, "train")
+    text = _text_features(workdir, config, pairs, reporter)
     model = SpeechEnhancer(config)
-    trainer = Trainer(model, WaveformPairs(workdir, "train"), _validation(workdir), folder, options.loop, device,
-                      reporter)
+    trainer = Trainer(model, pairs, _validation(workdir), folder, options.loop, device, reporter, text)
     if payload:
         trainer.load(payload)
         reporter.info(f"resuming {folder.name} from step {trainer.state.step}")
     (folder / "config.json").write_text(json.dumps({"model": config.to_dict(), "device": str(device)}, indent=1))
-    parameters = count_parameters(model)
-    reporter.info(f"training {config.preset} ({parameters / 1e6:.2f} M parameters: denoiser + score network) on "
-                  f"{len(trainer.train)} utterances, {device}")
+    parameters, inference_parameters = count_parameters(model), count_parameters(model, inference_only=True)
+    reporter.info(f"training {config.preset}, fusion {config.fusion} ({parameters / 1e6:.2f} M parameters: denoiser "
+                  f"+ score network; {inference_parameters / 1e6:.2f} M at inference) on {len(trainer.train)} "
+                  f"utterances, {device}")
     state = trainer.run(resume=payload is not None)
-    return TrainResult(folder, state, parameters)
+    return TrainResult(folder, state, parameters, inference_parameters)
+
+
+def _text_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPairs,
+                   reporter: Reporter) -> TextFeatureSet | None:
+    """The BERT features a fusion trains against; fills the config's text dimensions on a fresh run."""
+    if config.fusion == "none":
+        return None
+    try:
+        text = load_text_features(workdir, "train")
+    except BadInput as err:
+        raise BadInput(f"--fusion {config.fusion} needs the transcripts' BERT features: {err}") from None
+    if config.text_dim and (config.text_dim, config.text_vocab_size) != (text.hidden_size, text.vocab_size):
+        raise BadInput(f"the run was trained with text features of width {config.text_dim} (vocabulary "
+                       f"{config.text_vocab_size}) but the workdir's are {text.hidden_size} ({text.vocab_size}, "
+                       f"{text.model}): rerun `cmkt featurize --text` with the run's model or start a new run")
+    config.text_dim, config.text_vocab_size = text.hidden_size, text.vocab_size
+    missing = sum(uid not in text.items for uid in pairs.ids)
+    if missing == len(pairs.ids):
+        raise BadInput("no training utterance has a transcript: run `cmkt transcribe` and `cmkt featurize --text`")
+    if missing:
+        reporter.warn(f"{missing} of {len(pairs.ids)} training utterances have no transcript: they train without "
+                      f"the CMKT loss")
+    reporter.info(f"cross-modal transfer ({config.fusion}) towards {text.model} features (d_s {text.hidden_size})")
+    return text
 
 
 def _validation(workdir: Workdir) -> WaveformPairs | None:

@@ -30,11 +30,12 @@ class WaveformPairs:
 
 
 def random_crops(pairs: WaveformPairs, indices: list[int], samples: int,
-                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of peak-normalised crops (B, samples) at random positions chosen by `generator`."""
-    clean_batch, noisy_batch = [], []
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """A batch of peak-normalised crops (B, samples) at random positions chosen by `generator`, and their starts."""
+    clean_batch, noisy_batch, starts = [], [], []
     for index in indices:
         clean, noisy = pairs.clean[index], pairs.noisy[index]
+        start = 0
         if len(clean) > samples:
             start = int(torch.randint(0, len(clean) - samples + 1, (1,), generator=generator))
             clean, noisy = clean[start:start + samples], noisy[start:start + samples]
@@ -44,4 +45,5 @@ def random_crops(pairs: WaveformPairs, indices: list[int], samples: int,
         scale = noisy.abs().max().clamp_min(1e-8)
         clean_batch.append(clean / scale)
         noisy_batch.append(noisy / scale)
-    return torch.stack(clean_batch), torch.stack(noisy_batch)
+        starts.append(start)
+    return torch.stack(clean_batch), torch.stack(noisy_batch), starts

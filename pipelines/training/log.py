@@ -8,7 +8,8 @@ from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
-COLUMNS = ["step", "epoch", "seconds", "loss", "loss_denoiser", "loss_score", "val_pesq", "val_si_sdr", "lr"]
+LOSSES = ["loss", "loss_denoiser", "loss_score", "loss_align", "loss_ot"]  # the last two only with --fusion
+COLUMNS = ["step", "epoch", "seconds", *LOSSES, "val_pesq", "val_si_sdr", "lr"]
 
 
 class TrainingLog:
@@ -52,11 +53,14 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
         return [p[0] for p in points], [p[1] for p in points]
 
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for name in ("loss", "loss_denoiser", "loss_score"):
-        axes[0].plot(*series(name), label=name)
+    for name in LOSSES:
+        steps, values = series(name)
+        if steps:
+            axes[0].plot(steps, values, label=name)
     axes[0].set_yscale("log")
     axes[0].set_title("training loss")
-    axes[0].legend()
+    if axes[0].lines:
+        axes[0].legend()
     for axis, name, title in ((axes[1], "val_pesq", "validation PESQ-WB"), (axes[2], "val_si_sdr", "validation SI-SDR (dB)")):
         steps, values = series(name)
         axis.plot(steps, values, marker="o")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,12 @@ from pipelines.enhancer import SpeechEnhancer
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import si_sdr
 from pipelines.reporting import Reporter
+from pipelines.text.features import TextFeatureSet
 from pipelines.training.checkpoint import TrainingState, save_checkpoint
 from pipelines.training.data import WaveformPairs, random_crops
 from pipelines.training.ema import EMA
 from pipelines.training.log import TrainingLog
+from pipelines.training.text_targets import text_batch
 
 
 @dataclass
@@ -41,12 +44,15 @@ class LoopOptions:
     validation_seconds: float = 4.0
     validation_sampling: SamplingOptions = SamplingOptions(steps=30)
     seed: int = 0
+    misalign_shift: float = 0.0  # seconds; see pipelines/training/text_targets.py
 
 
 class Trainer:
     def __init__(self, model: SpeechEnhancer, train: WaveformPairs, valid: WaveformPairs | None, folder: Path,
-                 options: LoopOptions, device: torch.device, reporter: Reporter):
-        self.model, self.train, self.valid = model.to(device), train, valid
+                 options: LoopOptions, device: torch.device, reporter: Reporter,
+                 text: TextFeatureSet | None = None):
+        """`text`: the training split's BERT features, needed when the model has a fusion."""
+        self.model, self.train, self.valid, self.text = model.to(device), train, valid, text
         self.folder, self.options, self.device, self.reporter = folder, options, device, reporter
         self.ema = EMA(self.model, options.ema_decay)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=options.learning_rate)
@@ -66,7 +72,7 @@ class Trainer:
     def run(self, resume: bool) -> TrainingState:
         options, log = self.options, TrainingLog(self.folder, resume)
         started, next_log = time.monotonic(), self.state.step + options.log_every
-        running = {"loss": [], "loss_denoiser": [], "loss_score": []}
+        running: dict[str, list[float]] = defaultdict(list)
         steps_per_epoch = max(len(self.train) // options.batch_size, 1)
         total = options.max_steps or (options.max_epochs or 1) * steps_per_epoch
         self.model.train()
@@ -79,7 +85,7 @@ class Trainer:
                     if self.state.step >= next_log:
                         log.write(step=self.state.step, epoch=self.state.epoch, seconds=self._seconds(started),
                                   lr=options.learning_rate, **{k: float(np.mean(v)) for k, v in running.items()})
-                        running = {k: [] for k in running}
+                        running = defaultdict(list)
                         next_log += options.log_every
                     if self.state.step % options.validate_every == 0:
                         self._validate_and_save(log, started)
@@ -95,8 +101,13 @@ class Trainer:
 
     def _step(self) -> dict[str, float]:
         order = torch.randperm(len(self.train), generator=self.generator)[: self.options.batch_size].tolist()
-        clean, noisy = random_crops(self.train, order, self.crop_samples, self.generator)
-        losses = self.model.losses(clean.to(self.device), noisy.to(self.device), self._device_generator())
+        clean, noisy, starts = random_crops(self.train, order, self.crop_samples, self.generator)
+        text = None
+        if self.text is not None:
+            batch = text_batch(self.text, [self.train.ids[i] for i in order], starts, self.crop_samples,
+                               self.options.misalign_shift, self.generator)
+            text = {name: value.to(self.device) for name, value in batch.items()}
+        losses = self.model.losses(clean.to(self.device), noisy.to(self.device), self._device_generator(), text)
         if not torch.isfinite(losses["loss"]):
             raise FloatingPointError(f"training loss became {losses['loss'].item()} at step {self.state.step}")
         self.optimizer.zero_grad(set_to_none=True)
