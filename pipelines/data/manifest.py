@@ -60,3 +60,12 @@ def read_manifest(workdir: Workdir, split: str | None = None) -> list[Utterance]
     rows = json.loads(workdir.manifest_json.read_text(encoding="utf-8"))
     utterances = [Utterance(**row) for row in rows]
     return [u for u in utterances if split is None or u.split == split]
+
+
+def chosen_splits(utterances: list[Utterance], wanted: list[str] | None) -> list[str]:
+    """The splits a stage should run on: those asked for (each must exist), else every split present."""
+    present = [s for s in SPLITS if any(u.split == s for u in utterances)]
+    for split in wanted or []:
+        if split not in present:
+            raise BadInput(f"--split {split}: not in the manifest (it has {', '.join(present) or 'no utterances'})")
+    return [s for s in present if wanted is None or s in wanted]

@@ -16,7 +16,7 @@ import numpy as np
 
 from pipelines.artifacts.store import ArtifactStore, combine_checksums, open_artifact
 from pipelines.artifacts.workdir import Workdir
-from pipelines.data.manifest import SPLITS, Utterance, read_manifest
+from pipelines.data.manifest import Utterance, chosen_splits, read_manifest
 from pipelines.errors import BadInput, SkipItem
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import StageReport, committing, uncached
@@ -51,7 +51,7 @@ class Transcript:
 def featurize_text(workdir: Workdir, options: TextOptions, reporter: Reporter) -> list[StageReport]:
     """Featurise every transcribed utterance of the chosen splits; one report per split."""
     utterances = read_manifest(workdir)
-    splits = _chosen_splits(utterances, options.splits)
+    splits = chosen_splits(utterances, options.splits)
     work = {split: _transcripts(workdir, split, [u for u in utterances if u.split == split]) for split in splits}
     transcribed = any(workdir.artifact("transcribe", split).exists() for split in splits)
     if not transcribed and not any(found for found, _ in work.values()):
@@ -64,14 +64,6 @@ def featurize_text(workdir: Workdir, options: TextOptions, reporter: Reporter) -
     if without:
         reporter.warn(f"{without} utterances without a transcript: they train without the CMKT loss")
     return reports
-
-
-def _chosen_splits(utterances: list[Utterance], wanted: list[str] | None) -> list[str]:
-    present = [s for s in SPLITS if any(u.split == s for u in utterances)]
-    for split in wanted or []:
-        if split not in present:
-            raise BadInput(f"--split {split}: not in the manifest (it has {', '.join(present) or 'no utterances'})")
-    return [s for s in present if wanted is None or s in wanted]
 
 
 def _transcripts(workdir: Workdir, split: str, utterances: list[Utterance]

@@ -22,7 +22,7 @@ from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_che
 from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import load_audio
 from pipelines.data.layout import media_files
-from pipelines.data.manifest import SPLITS, Utterance, read_manifest
+from pipelines.data.manifest import Utterance, chosen_splits, read_manifest
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import StageReport, committing, uncached
@@ -147,12 +147,8 @@ def transcribe_workdir(workdir: Workdir, splits: list[str] | None, transcriber: 
                        reporter: Reporter) -> TranscribeResult:
     """Transcribe the clean speech of a prepared workdir's splits (default: every split it has)."""
     utterances = read_manifest(workdir)
-    present = [s for s in SPLITS if any(u.split == s for u in utterances)]
-    for split in splits or []:
-        if split not in present:
-            raise BadInput(f"no split '{split}' in {workdir.root} (it has: {', '.join(present)})")
     result = TranscribeResult()
-    for split in splits or present:
+    for split in chosen_splits(utterances, splits):
         store = ArtifactStore(workdir, STAGE, split, transcriber.config, force=force)
         report = StageReport(STAGE, split)
         with open_artifact(workdir, "prepare", split) as prepared:

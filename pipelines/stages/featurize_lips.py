@@ -1,0 +1,254 @@
+"""`cmkt featurize --lips`: each utterance's video -> aligned mouth crops -> lip embeddings, cached as `lips_{split}.h5`.
+
+Per utterance (the manifest's `video_path`): decode, MediaPipe face landmarks per frame,
+gaps interpolated, landmarks smoothed, similarity-aligned 96 x 96 grayscale mouth crops,
+then the lip encoder over the centre 88 x 88 of each crop, normalised with the LRW
+constants its weights were trained with. Clips run in `jobs` worker processes, each with
+its own landmarker and encoder (neither can be pickled). Layout of the artifact:
+docs/visual.md.
+
+The train split's ROI mean and std (for fine-tuning the encoder from the cached crops)
+come from per-utterance sums stored with each entry, so they always match the cached
+crops: `roi_normalisation` adds them up.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipelines.artifacts.store import ArtifactStore, file_checksum, open_artifact
+from pipelines.artifacts.workdir import Workdir
+from pipelines.data.manifest import chosen_splits, read_manifest
+from pipelines.errors import BadInput
+from pipelines.models.lip_resnet import LipResNet, embed_frames, load_lrw_encoder
+from pipelines.reporting import Reporter
+from pipelines.stages.runner import StageReport, committing, uncached
+from pipelines.video.decode import read_video
+from pipelines.video.face_landmarks import detect_landmarks, fill_missing, resolve_face_model, smooth
+from pipelines.video.mouth_roi import CropSettings, crop_mouths, crop_transforms, write_contact_sheet
+
+STAGE = "lips"
+UNTRAINED = "untrained"
+SMOOTHING_WINDOW = 5  # frames (0.2 s at 25 fps): removes landmark jitter, keeps head motion
+ENCODER_CROP = 88  # the LRW models' evaluation crop: the centre of the 96 x 96 ROI
+LRW_MEAN, LRW_STD = 0.421, 0.165  # of pixel / 255 on LRW: what pretrained weights expect
+STEPS = ("decode", "landmarks", "crop", "encoder")
+NO_VIDEO = "no video: no lip features"
+
+
+@dataclass
+class LipOptions:
+    face_model: Path | None = None  # None: the packaged default
+    lip_weights: Path | None = None  # None: an untrained encoder (loud warning)
+    splits: list[str] | None = None  # None: every split in the manifest
+    preview: bool = False
+    jobs: int = 1
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class ClipTask:
+    """Everything a worker needs for one clip (picklable)."""
+
+    uid: str
+    split: str
+    checksum: str
+    video: str
+    face_model: str
+    weights: str | None
+    threads: int
+    crop: CropSettings = CropSettings()
+    smoothing: int = SMOOTHING_WINDOW
+
+
+@dataclass
+class ClipFeatures:
+    arrays: dict[str, np.ndarray]
+    attrs: dict
+    seconds: dict[str, float]
+
+
+@dataclass
+class LipRun:
+    reports: list[StageReport]
+    frames: int = 0  # computed in this run
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))  # summed over workers
+    wall_seconds: float = 0.0
+    encoder: str = UNTRAINED
+    normalisation: tuple[float, float] | None = None
+
+    def throughput(self) -> str:
+        """'N frames in S s: F frames/s overall; per worker: decode ..., landmarks ..., ...'."""
+        steps = ", ".join(f"{step} {self.frames / max(s, 1e-9):.0f}" for step, s in self.seconds.items())
+        return (f"lips: {self.frames} video frames in {self.wall_seconds:.1f} s = "
+                f"{self.frames / max(self.wall_seconds, 1e-9):.0f} frames/s overall; "
+                f"frames/s per worker: {steps}")
+
+
+def featurize_lips(workdir: Workdir, options: LipOptions, reporter: Reporter) -> LipRun:
+    """Mouth crops and lip embeddings of every utterance with a video in the chosen splits."""
+    utterances = read_manifest(workdir)
+    splits = chosen_splits(utterances, options.splits)
+    face_model = resolve_face_model(options.face_model)
+    encoder = _encoder_identity(options.lip_weights, reporter)
+    config = {"face_model": file_checksum(face_model), "crop": CropSettings().to_dict(),
+              "smoothing_window": SMOOTHING_WINDOW, "encoder": encoder, "encoder_crop": ENCODER_CROP,
+              "encoder_input_norm": [LRW_MEAN, LRW_STD]}
+    threads = max(1, torch.get_num_threads() // options.jobs)
+    weights = str(options.lip_weights) if options.lip_weights else None
+    run = LipRun(reports=[], encoder=encoder)
+    stores, todo = {}, []
+    for split in splits:
+        store = ArtifactStore(workdir, STAGE, split, config, force=options.force)
+        ours = [u for u in utterances if u.split == split]
+        report = StageReport(STAGE, split, skipped=[(u.id, NO_VIDEO) for u in ours if not u.video_path])
+        tasks = [ClipTask(u.id, split, file_checksum(Path(u.video_path)) if Path(u.video_path).is_file() else "missing",
+                          u.video_path, str(face_model), weights, threads) for u in ours if u.video_path]
+        todo += uncached(store, tasks, report)
+        stores[split] = store
+        run.reports.append(report)
+    reports = {r.split: r for r in run.reports}
+    started = time.perf_counter()
+    with ExitStack() as stack, reporter.progress(len(todo), "lips") as bar:
+        for split, store in stores.items():
+            stack.enter_context(committing(store, reports[split]))
+        for task, outcome in _outcomes(todo, options.jobs):
+            _record(task, outcome, stores[task.split], reports[task.split], run, reporter)
+            bar.advance()
+    run.wall_seconds = time.perf_counter() - started
+    if options.preview:
+        for split in splits:
+            write_previews(workdir, split, reporter)
+    without = sum(len(r.skipped) for r in run.reports)
+    if without:
+        reporter.warn(f"{without} utterances without a video: no lip features (they can train audio-only)")
+    if workdir.artifact(STAGE, "train").exists():
+        run.normalisation = roi_normalisation(workdir)
+    return run
+
+
+def _encoder_identity(weights: Path | None, reporter: Reporter) -> str:
+    """The weights' checksum (checked to load, so a bad file fails before any work), else 'untrained', loudly."""
+    if weights is None:
+        reporter.warn("NO LIP-READING WEIGHTS: the lip encoder is UNTRAINED (random weights, seed 0), so its "
+                      "embeddings carry no lip-reading knowledge. Give an LRW checkpoint of the 'Lipreading using "
+                      "Temporal Convolutional Networks' models with --lip-weights PATH (docs/visual.md), or train "
+                      "the encoder with the enhancement model from the cached crops (`cmkt train --lip-encoder "
+                      "finetune`). The artifact records encoder = 'untrained'.")
+        return UNTRAINED
+    if not Path(weights).is_file():
+        raise BadInput(f"--lip-weights {weights}: no such file")
+    load_lrw_encoder(weights)
+    return file_checksum(weights)
+
+
+def _outcomes(tasks: list[ClipTask], jobs: int):
+    """(task, ClipFeatures or BadInput) in order, in this process or in `jobs` worker processes."""
+    if jobs <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task, _guarded(task)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from zip(tasks, pool.map(_guarded, tasks))
+
+
+def _guarded(task: ClipTask) -> ClipFeatures | BadInput:
+    try:
+        return featurize_clip(task)
+    except BadInput as err:
+        return err
+
+
+def _record(task: ClipTask, outcome, store: ArtifactStore, report: StageReport, run: LipRun,
+            reporter: Reporter) -> None:
+    if isinstance(outcome, BadInput):
+        report.failed.append((task.uid, str(outcome)))
+        reporter.warn(f"{task.uid}: {outcome}")
+        return
+    store.put(task.uid, task.checksum, outcome.arrays, outcome.attrs)
+    report.computed += 1
+    run.frames += len(outcome.arrays["rois"])
+    for step, seconds in outcome.seconds.items():
+        run.seconds[step] += seconds
+
+
+def featurize_clip(task: ClipTask) -> ClipFeatures:
+    """One video -> rois, landmarks, detected, transforms, embeddings (and how long each step took)."""
+    clock = time.perf_counter()
+    seconds = {}
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step], clock = now - clock, now
+
+    video = read_video(Path(task.video))
+    lap("decode")
+    landmarks, detected = detect_landmarks(video.rgb, video.fps, Path(task.face_model))
+    lap("landmarks")
+    if not detected.any():
+        raise BadInput(f"{task.video}: no face found in any of its {len(detected)} frames")
+    landmarks = fill_missing(landmarks, detected)
+    transforms = crop_transforms(smooth(landmarks, task.smoothing), task.crop)
+    rois = crop_mouths(video.rgb, transforms, task.crop.size)
+    lap("crop")
+    embeddings = embed_frames(_encoder(task.weights, task.threads), encoder_input(rois))
+    lap("encoder")
+    scaled = rois.astype(np.float64) / 255
+    arrays = {"rois": rois, "landmarks": landmarks, "detected": detected, "transforms": transforms,
+              "embeddings": embeddings}
+    attrs = {"fps": video.fps, "encoder": UNTRAINED if task.weights is None else file_checksum(Path(task.weights)),
+             "roi_sum": scaled.sum(), "roi_sum_sq": np.square(scaled).sum()}
+    return ClipFeatures(arrays, attrs, seconds)
+
+
+def encoder_input(rois: np.ndarray) -> np.ndarray:
+    """(T, 96, 96) uint8 crops -> the centre 88 x 88, as LRW-normalised float32."""
+    margin = (rois.shape[1] - ENCODER_CROP) // 2
+    centre = rois[:, margin:margin + ENCODER_CROP, margin:margin + ENCODER_CROP]
+    return ((centre.astype(np.float32) / 255 - LRW_MEAN) / LRW_STD).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _encoder(weights: str | None, threads: int) -> LipResNet:
+    """One encoder per process; untrained weights come from a fixed seed, so reruns give the same embeddings."""
+    torch.set_num_threads(threads)
+    if weights is not None:
+        return load_lrw_encoder(Path(weights)).eval()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return LipResNet().eval()
+
+
+def roi_normalisation(workdir: Workdir) -> tuple[float, float]:
+    """Mean and std of pixel / 255 over every train-split crop in the lips artifact (for `--lip-encoder finetune`)."""
+    total = total_sq = count = 0.0
+    with open_artifact(workdir, STAGE, "train") as artifact:
+        for group in artifact.values():
+            total += float(group.attrs["roi_sum"])
+            total_sq += float(group.attrs["roi_sum_sq"])
+            count += group["rois"].size
+    if not count:
+        raise BadInput(f"no mouth crops in the train split of {workdir.root}: run `cmkt featurize --lips`")
+    mean = total / count
+    return mean, float(np.sqrt(max(total_sq / count - mean ** 2, 0.0)))
+
+
+def write_previews(workdir: Workdir, split: str, reporter: Reporter) -> Path:
+    """A contact sheet PNG per utterance in WORKDIR/reports/lips/SPLIT/ID.png."""
+    folder = workdir.reports(STAGE) / split
+    if not workdir.artifact(STAGE, split).exists():
+        return folder
+    with open_artifact(workdir, STAGE, split) as artifact:
+        for uid, group in artifact.items():
+            write_contact_sheet(folder / f"{uid}.png", group["rois"][()])
+    reporter.info(f"mouth crop previews: {folder}")
+    return folder
