@@ -102,7 +102,8 @@ def _parse_duration(text: Optional[str]) -> Optional[float]:
         raise BadInput(f"--max-time expects seconds or a duration like 30m or 2h, got {text!r}") from None
 
 
-MODALITY = typer.Option("a", "--modality", help="a (audio only); av and avl come with the visual branch.")
+MODALITY = typer.Option("a", "--modality", help="a (audio), av (+ lips: needs `featurize --lips`) or avl (+ lips and "
+                                                "text: also give --fusion ot|mhca).")
 PRESET = typer.Option("small", "--preset", help="Network size: 'small' (CPU, ~5 M parameters per network) or "
                                                "'paper' (the SGMSE NCSN++, ~65.6 M).")
 BATCH = typer.Option(8, "--batch-size", min=1, help="Training crops per step.")
@@ -194,12 +195,18 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                     snr: float = SNR_PC, seed: int = SEED,
                     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Chunks enhanced together."),
                     chunk_seconds: float = CHUNK, device: str = DEVICE,
+                    video: Optional[Path] = typer.Option(None, "--video", help="For av/avl checkpoints: the speaker's "
+                                                         "video (a file, or a folder matched to the inputs by stem)."),
+                    lip_weights: Optional[Path] = typer.Option(None, "--lip-weights", help="With --video: the LRW "
+                                                               "weights the checkpoint's lip features were made with."),
+                    face_model: Optional[Path] = typer.Option(None, "--face-model", help="With --video: a MediaPipe "
+                                                              "face_landmarker.task (default: the packaged one)."),
                     split: str = typer.Option("test", "--split", help="Without INPUTS: the prepared split."),
                     workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Enhance noisy speech with a trained checkpoint (no Whisper or BERT involved)."""
     with stage_session(workdir, "enhance", quiet) as (place, reporter):
         options = EnhanceOptions(ckpt, _sampling(sampler, steps, corrector, snr), batch_size, chunk_seconds, seed,
-                                 _device_name(device), force)
+                                 _device_name(device), force, video, lip_weights, face_model)
         if inputs is None:
             report, out_dir = enhance_split(place, split, options, reporter)
         else:

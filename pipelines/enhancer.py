@@ -28,11 +28,14 @@ from pipelines.diffusion.losses import denoising_score_matching_loss, predictive
 from pipelines.diffusion.sampling import build_sampler
 from pipelines.diffusion.sde import build_sde, per_item
 from pipelines.models import build_backbone
+from pipelines.audio_io import SAMPLE_RATE
 from pipelines.models.cross_modal_transfer import ALIGNER_PREFIX, CrossModalTransfer
+from pipelines.models.visual_cross_attention import AudioVisualCrossAttention
 from pipelines.spectral import SpecTransform, crop_frames, pad_frames
 
 
 FUSIONS = ("none", "ot", "mhca")
+MODALITIES = ("a", "av", "avl")  # audio; + lips; + lips and text (the text only in training)
 ALIGN_WEIGHTS = {"none": 0.0, "ot": 0.01, "mhca": 0.2}
 
 
@@ -64,6 +67,15 @@ class EnhancerConfig:
     ot_beta: float = 0.5
     mhca_layers: int = 6
     mhca_heads: int = 4
+    # audio-visual cross-attention (modality av / avl)
+    visual_dim: int = 0  # width of the lip embeddings, read from the `featurize --lips` artifact
+    lip_encoder: str = ""  # which encoder made them ("untrained" or the LRW weights' checksum)
+    av_dim: int = 256
+    av_heads: int = 4
+
+    @property
+    def uses_video(self) -> bool:
+        return self.modality in ("av", "avl")
 
     @property
     def transfer_weight(self) -> float:
@@ -91,10 +103,26 @@ class SpeechEnhancer(nn.Module):
             raise ValueError(f"score_parametrisation must be 'noise' or 'direct', got {config.score_parametrisation!r}")
         if config.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {config.fusion!r}")
+        _check_modality(config)
+        if config.uses_video:
+            self._attach_visual_attention()
         if config.fusion != "none":
             self._attach_transfer_modules(with_aligner)
         self.sde = build_sde(config.sde, sigma_min=config.sigma_min, sigma_max=config.sigma_max, eta=config.eta,
                              t_eps=config.t_eps)
+
+    def _attach_visual_attention(self) -> None:
+        """Cross-attention to the lips at the deepest level of both U-Nets, so H is audio-visual."""
+        config = self.config
+        if config.visual_dim <= 0:
+            raise ValueError("modality av/avl needs visual_dim (from the featurize --lips artifact)")
+        bins = config.n_fft // 2 + 1
+        for network in (self.denoiser, self.score_net):
+            deepest = network.level_resolutions[-1]
+            seconds_per_frame = config.hop_length * network.multiple / SAMPLE_RATE
+            network.level_modules[deepest] = AudioVisualCrossAttention(
+                network.level_channels[deepest], bins // network.multiple, config.visual_dim, seconds_per_frame,
+                config.av_dim, config.av_heads)
 
     def _attach_transfer_modules(self, with_aligner: bool) -> None:
         config = self.config
@@ -123,15 +151,18 @@ class SpeechEnhancer(nn.Module):
         return output
 
     def losses(self, clean: Tensor, noisy: Tensor, generator: torch.Generator | None = None,
-               text: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+               text: dict[str, Tensor] | None = None, video: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """The joint loss on waveform crops (B, N): omega L_denoiser + (1 - omega) L_score [+ alpha L_transfer].
 
         `text` (from `pipelines.training.text_targets.text_batch`) holds the crops' BERT
-        features; without it, or with fusion "none", the transfer term is absent.
+        features; without it, or with fusion "none", the transfer term is absent. `video`
+        (from `pipelines.video.lip_features.video_context`) holds the crops' lip frames.
         """
         x, frames = pad_frames(self.spec.to_spec(clean), self.frame_multiple)
         y, _ = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
-        context = {**text, "transfer_losses": []} if text is not None and self.config.fusion != "none" else None
+        context = {**(video or {}), "transfer_losses": []}
+        if text is not None and self.config.fusion != "none":
+            context.update(text)
         y_hat = self.denoise(y, context)
         loss_denoiser = predictive_loss(y_hat, x)
         loss_score = denoising_score_matching_loss(lambda xt, yh, t: self.score(xt, yh, t, context), self.sde, x,
@@ -139,7 +170,7 @@ class SpeechEnhancer(nn.Module):
         omega = self.config.omega
         losses = {"loss": omega * loss_denoiser + (1.0 - omega) * loss_score, "loss_denoiser": loss_denoiser,
                   "loss_score": loss_score}
-        if context is not None and context["transfer_losses"]:
+        if context["transfer_losses"]:
             parts = context["transfer_losses"]
             losses["loss_align"] = torch.stack([p["align"] for p in parts]).mean()
             if self.config.fusion == "ot":
@@ -149,17 +180,27 @@ class SpeechEnhancer(nn.Module):
         return losses
 
     def enhance(self, noisy: Tensor, sampler: str = "pc", generator: torch.Generator | None = None,
-                **sampler_options: Any) -> tuple[Tensor, int]:
+                video: dict[str, Tensor] | None = None, **sampler_options: Any) -> tuple[Tensor, int]:
         """Enhance peak-normalised waveforms (B, N) -> (B, N); returns the number of network evaluations.
 
-        Call under torch.inference_mode(). One denoiser pass, then the sampler's score evaluations.
+        Call under torch.inference_mode(). One denoiser pass, then the sampler's score
+        evaluations. `video`: the lip frames of each waveform (av/avl models; optional).
         """
         length = noisy.shape[-1]
         y, frames = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
-        y_hat = self.denoise(y)
+        y_hat = self.denoise(y, video)
         run = build_sampler(sampler, self.sde, **sampler_options)
-        x0, score_evaluations = run(lambda x, yh, t: self.score(x, yh, t), y_hat, generator)
+        x0, score_evaluations = run(lambda x, yh, t: self.score(x, yh, t, video), y_hat, generator)
         return self.spec.to_wave(crop_frames(x0, frames), length), score_evaluations + 1
+
+
+def _check_modality(config: EnhancerConfig) -> None:
+    if config.modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, got {config.modality!r}")
+    if config.modality == "avl" and config.fusion == "none":
+        raise ValueError("modality avl needs a text fusion (ot or mhca)")
+    if config.modality == "av" and config.fusion != "none":
+        raise ValueError("lips and text together are modality avl")
 
 
 def count_parameters(module: nn.Module, inference_only: bool = False) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from pipelines.enhancer import SpeechEnhancer
+from pipelines.video.lip_features import LipTrack, video_context
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,13 @@ def plan_chunks(lengths: list[int], chunk: int, overlap: int) -> list[Chunk]:
 def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], options: SamplingOptions,
                        batch_size: int = 4, chunk_seconds: float = 8.0, overlap_seconds: float = 0.5,
                        sample_rate: int = 16_000, seed: int = 0,
-                       on_batch: Callable[[int], None] | None = None) -> tuple[list[np.ndarray], int]:
-    """Enhance float32 recordings (16 kHz mono, non-silent); returns outputs and the network evaluations used."""
+                       on_batch: Callable[[int], None] | None = None,
+                       lips: list[LipTrack | None] | None = None) -> tuple[list[np.ndarray], int]:
+    """Enhance float32 recordings (16 kHz mono, non-silent); returns outputs and the network evaluations used.
+
+    `lips`: each recording's lip embeddings, for av/avl models (each chunk gets the frames
+    inside it); None, or None for a recording, enhances it without video.
+    """
     device = next(model.parameters()).device
     chunk = max(int(chunk_seconds * sample_rate), 1)
     overlap = min(int(overlap_seconds * sample_rate), chunk // 2)
@@ -75,7 +81,13 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
             noisy = torch.zeros(len(batch), length)
             for row, c in enumerate(batch):
                 noisy[row, : c.stop - c.start] = torch.from_numpy(recordings[c.recording][c.start:c.stop]) / scales[c.recording]
-            enhanced, nfe = model.enhance(noisy.to(device), options.sampler, generator, **options.sampler_kwargs())
+            video = None
+            if model.config.uses_video and lips is not None:
+                windows = [(c.start / sample_rate, (c.stop - c.start) / sample_rate) for c in batch]
+                video = video_context([lips[c.recording] for c in batch], windows, model.config.visual_dim)
+                video = {name: value.to(device) for name, value in video.items()}
+            enhanced, nfe = model.enhance(noisy.to(device), options.sampler, generator, video,
+                                          **options.sampler_kwargs())
             evaluations += nfe
             enhanced = enhanced.float().cpu().numpy()
             for row, c in enumerate(batch):

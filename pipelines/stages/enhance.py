@@ -3,6 +3,12 @@
 Outputs keep each input's length and sample rate (mono). Results are cached in the
 artifact store keyed by the input, the checkpoint and the sampling options, so a
 rerun only enhances new or changed files (and rewrites any output file that went missing).
+
+Audio-visual checkpoints (modality av, avl) also take the speaker's lips: for a prepared
+split, the cached `featurize --lips` embeddings; for files, `--video` (a file, or a
+folder matched by file stem), run through the same mouth-crop and lip-encoder pipeline
+(with the encoder the checkpoint was trained with). Without video they enhance with the
+model's "no video" input, and audio-only checkpoints ignore video.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import numpy as np
 import soxr
 import torch
 
-from pipelines.artifacts.store import ArtifactStore, file_checksum, open_artifact
+from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
 from pipelines.data.layout import media_files
@@ -24,6 +30,8 @@ from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import StageReport, committing, uncached
 from pipelines.training.checkpoint import load_for_inference
+from pipelines.stages.featurize_lips import lip_track
+from pipelines.video.lip_features import LipTrack, load_lip_features
 
 STAGE = "enhance"
 
@@ -37,6 +45,9 @@ class EnhanceOptions:
     seed: int = 0
     device: str = "cpu"
     force: bool = False
+    video: Path | None = None  # a video file, or a folder of videos matched to the inputs by stem
+    lip_weights: Path | None = None  # the LRW weights the checkpoint's lip embeddings were made with
+    face_model: Path | None = None
 
 
 @dataclass
@@ -48,16 +59,28 @@ class Recording:
     samples: np.ndarray | None = None  # ... or already in memory (a prepared split)
     rate: int = SAMPLE_RATE
     length: int = 0
+    video: Path | None = None  # the speaker's face, for av/avl models (enhance_paths) ...
+    lips: LipTrack | None = None  # ... or its lip embeddings (cached for a prepared split, or computed)
 
 
 def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path, options: EnhanceOptions,
                   reporter: Reporter) -> StageReport:
     """Enhance one file or every audio/video file under a folder into `out_dir` (same relative names, .wav)."""
+    videos = _videos_by_stem(options.video)
     recordings = []
     for uid, path, relative in media_files(inputs, "enhance"):
-        relative = relative.with_suffix(".wav")
-        recordings.append(Recording(uid, out_dir / relative, file_checksum(path), source=path))
+        video = videos.get(path.stem) if options.video and options.video.is_dir() else options.video
+        checksum = combine_checksums(file_checksum(path), file_checksum(video) if video else None)
+        recordings.append(Recording(uid, out_dir / relative.with_suffix(".wav"), checksum, source=path, video=video))
     return _enhance(workdir, safe_id(out_dir.resolve().name), recordings, options, reporter)
+
+
+def _videos_by_stem(video: Path | None) -> dict[str, Path]:
+    if video is None:
+        return {}
+    if not video.exists():
+        raise BadInput(f"--video {video}: no such file or folder")
+    return {path.stem: path for _, path, _ in media_files(video, "use as --video")} if video.is_dir() else {}
 
 
 def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporter: Reporter) -> tuple[StageReport, Path]:
@@ -72,7 +95,7 @@ def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporte
                                         str(group.attrs["input_checksum"]), samples=group["noisy"][()]))
     if not recordings:
         raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
-    return _enhance(workdir, f"{split}-{name}", recordings, options, reporter), out_dir
+    return _enhance(workdir, f"{split}-{name}", recordings, options, reporter, split), out_dir
 
 
 def output_name(options: EnhanceOptions) -> str:
@@ -83,10 +106,13 @@ def output_name(options: EnhanceOptions) -> str:
 
 
 def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: EnhanceOptions,
-             reporter: Reporter) -> StageReport:
+             reporter: Reporter, split: str | None = None) -> StageReport:
+    """`split`: the prepared split the recordings come from (None: files)."""
     model = load_for_inference(options.checkpoint, torch.device(options.device))
-    if model.config.modality != "a":
-        raise BadInput(f"{options.checkpoint}: a '{model.config.modality}' model; this enhance handles audio-only")
+    if model.config.uses_video:
+        _attach_lips(workdir, split, recordings, model.config, options, reporter)
+    elif options.video is not None:
+        reporter.warn(f"{options.checkpoint} is an audio-only model: --video is not used")
     config = {"checkpoint": file_checksum(options.checkpoint), "sampling": options.sampling.to_dict(),
               "seed": options.seed, "chunk_seconds": options.chunk_seconds}
     store = ArtifactStore(workdir, STAGE, name, config, force=options.force)
@@ -99,6 +125,28 @@ def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: 
             bar.advance(min(options.batch_size, len(todo) - first))
     _write_outputs(workdir, name, recordings, {r.uid for r in todo})
     return report
+
+
+def _attach_lips(workdir: Workdir, split: str | None, recordings: list[Recording], config,
+                 options: EnhanceOptions, reporter: Reporter) -> None:
+    """Give each recording of an av/avl model its lip embeddings; their identity joins the cache key."""
+    if split is not None:  # a prepared split: the cached featurize --lips output
+        try:
+            tracks = load_lip_features(workdir, split).items
+        except BadInput as err:
+            reporter.warn(f"{err}; enhancing without video")
+            tracks = {}
+    else:
+        tracks = {r.uid: lip_track(r.video, options.face_model, options.lip_weights, config.lip_encoder)
+                  for r in recordings if r.video is not None}
+    missing = [r.uid for r in recordings if r.uid not in tracks]
+    if missing:
+        reporter.warn(f"{len(missing)} of {len(recordings)} inputs have no video: enhanced with the model's "
+                      f"'no video' input (e.g. {missing[0]})")
+    for recording in recordings:
+        recording.lips = tracks.get(recording.uid)
+        if recording.lips is not None:
+            recording.checksum = combine_checksums(recording.checksum, "lips", config.lip_encoder)
 
 
 def _load(recording: Recording, report: StageReport, reporter: Reporter) -> bool:
@@ -123,14 +171,15 @@ def _enhance_group(model, group: list[Recording], options: EnhanceOptions, store
     audible = [r for r in group if np.any(r.samples)]
     for silent in (r for r in group if not np.any(r.samples)):
         reporter.warn(f"{silent.uid}: input is silent; written unchanged")
+    lips = [r.lips for r in audible] if model.config.uses_video else None
     outputs, _ = enhance_recordings(model, [r.samples for r in audible], options.sampling, options.batch_size,
-                                    options.chunk_seconds, seed=options.seed) if audible else ([], 0)
+                                    options.chunk_seconds, seed=options.seed, lips=lips) if audible else ([], 0)
     enhanced = dict(zip((r.uid for r in audible), outputs))
     for recording in group:
         samples = enhanced.get(recording.uid, recording.samples)
         store.put(recording.uid, recording.checksum, {"enhanced": samples},
                   {"source_rate": recording.rate, "source_length": recording.length})
-        recording.samples = None  # saved: keep memory flat however many files there are
+        recording.samples = recording.lips = None  # saved: keep memory flat however many files there are
         report.computed += 1
 
 

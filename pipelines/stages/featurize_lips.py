@@ -32,6 +32,7 @@ from pipelines.models.lip_resnet import LipResNet, embed_frames, load_lrw_encode
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import StageReport, committing, uncached
 from pipelines.video.decode import read_video
+from pipelines.video.lip_features import LipTrack
 from pipelines.video.face_landmarks import detect_landmarks, fill_missing, resolve_face_model, smooth
 from pipelines.video.mouth_roi import CropSettings, crop_mouths, crop_transforms, write_contact_sheet
 
@@ -252,3 +253,20 @@ def write_previews(workdir: Workdir, split: str, reporter: Reporter) -> Path:
             write_contact_sheet(folder / f"{uid}.png", group["rois"][()])
     reporter.info(f"mouth crop previews: {folder}")
     return folder
+
+
+def lip_track(video: Path, face_model: Path | None, weights: Path | None, expected_encoder: str) -> LipTrack:
+    """Lip embeddings of one video for `enhance`, made exactly as `featurize --lips` made the training ones.
+
+    `expected_encoder` is what the checkpoint was trained with ("untrained" or the weights'
+    checksum): embeddings from another encoder would mean nothing to the model.
+    """
+    encoder = UNTRAINED if weights is None else file_checksum(weights)
+    if expected_encoder and encoder != expected_encoder:
+        wanted = "no --lip-weights (the untrained encoder)" if expected_encoder == UNTRAINED else \
+            f"--lip-weights with sha256 {expected_encoder[:12]}..."
+        raise BadInput(f"the checkpoint's lip embeddings were made with {wanted}; give the same encoder to enhance")
+    task = ClipTask(video.stem, "", "", str(video), str(resolve_face_model(face_model)),
+                    str(weights) if weights else None, torch.get_num_threads())
+    features = featurize_clip(task)
+    return LipTrack(features.arrays["embeddings"], float(features.attrs["fps"]))

@@ -18,15 +18,14 @@ import numpy as np
 import torch
 
 from pipelines.artifacts.workdir import Workdir
-from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, count_parameters
+from pipelines.enhancer import MODALITIES, EnhancerConfig, SpeechEnhancer, count_parameters
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.text.features import TextFeatureSet, load_text_features
+from pipelines.video.lip_features import LipFeatureSet, load_lip_features
 from pipelines.training.checkpoint import TrainingState, read_checkpoint
 from pipelines.training.data import WaveformPairs
 from pipelines.training.loop import LoopOptions, Trainer
-
-MODALITIES = ("a",)
 
 
 @dataclass
@@ -55,7 +54,11 @@ def run_folder(workdir: Workdir, options: TrainOptions) -> Path:
 
 def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainResult:
     if options.model.modality not in MODALITIES:
-        raise BadInput(f"--modality {options.model.modality!r} is not available yet (available: {', '.join(MODALITIES)})")
+        raise BadInput(f"--modality must be one of {', '.join(MODALITIES)}, got {options.model.modality!r}")
+    if options.model.modality == "avl" and options.model.fusion == "none":
+        raise BadInput("--modality avl adds the text branch: give --fusion ot or --fusion mhca")
+    if options.model.modality == "av" and options.model.fusion != "none":
+        raise BadInput(f"lips and text together are --modality avl (with --fusion {options.model.fusion})")
     if not any(v is not None for v in (options.loop.max_steps, options.loop.max_epochs, options.loop.max_time)):
         raise BadInput("give a stopping rule: --max-steps, --max-epochs and/or --max-time")
     folder = run_folder(workdir, options)
@@ -71,8 +74,9 @@ def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainR
     config = EnhancerConfig.from_dict(payload["config"]) if payload else options.model
     pairs = WaveformPairs(workdir, "train")
     text = _text_features(workdir, config, pairs, reporter)
+    lips = _lip_features(workdir, config, pairs, reporter)
     model = SpeechEnhancer(config)
-    trainer = Trainer(model, pairs, _validation(workdir), folder, options.loop, device, reporter, text)
+    trainer = Trainer(model, pairs, _validation(workdir), folder, options.loop, device, reporter, text, lips)
     if payload:
         trainer.load(payload)
         reporter.info(f"resuming {folder.name} from step {trainer.state.step}")
@@ -107,6 +111,35 @@ def _text_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPair
                       f"the CMKT loss")
     reporter.info(f"cross-modal transfer ({config.fusion}) towards {text.model} features (d_s {text.hidden_size})")
     return text
+
+
+def _lip_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPairs,
+                  reporter: Reporter) -> tuple[LipFeatureSet, LipFeatureSet | None] | None:
+    """Train and valid lip embeddings for av/avl; fills the config's visual width on a fresh run."""
+    if not config.uses_video:
+        return None
+    try:
+        train_lips = load_lip_features(workdir, "train")
+    except BadInput as err:
+        raise BadInput(f"--modality {config.modality} needs lip embeddings: {err}") from None
+    if config.visual_dim and config.visual_dim != train_lips.dim:
+        raise BadInput(f"the run was trained with lip embeddings of width {config.visual_dim}, the workdir's are "
+                       f"{train_lips.dim}: start a new run")
+    config.visual_dim, config.lip_encoder = train_lips.dim, train_lips.encoder
+    missing = sum(uid not in train_lips.items for uid in pairs.ids)
+    if missing == len(pairs.ids):
+        raise BadInput("no training utterance has lip embeddings: run `cmkt featurize --lips` on video data")
+    if missing:
+        reporter.warn(f"{missing} of {len(pairs.ids)} training utterances have no lip embeddings: they train with "
+                      f"the 'no video' input")
+    if train_lips.encoder == "untrained":
+        reporter.warn("the lip embeddings come from an UNTRAINED encoder (no --lip-weights given to featurize "
+                      "--lips): the visual branch sees random features of the mouth crops")
+    try:
+        valid_lips = load_lip_features(workdir, "valid")
+    except BadInput:
+        valid_lips = None
+    return train_lips, valid_lips
 
 
 def _validation(workdir: Workdir) -> WaveformPairs | None:

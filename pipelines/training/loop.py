@@ -21,7 +21,9 @@ from pipelines.enhancer import SpeechEnhancer
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import si_sdr
 from pipelines.reporting import Reporter
+from pipelines.audio_io import SAMPLE_RATE
 from pipelines.text.features import TextFeatureSet
+from pipelines.video.lip_features import LipFeatureSet, video_context
 from pipelines.training.checkpoint import TrainingState, save_checkpoint
 from pipelines.training.data import WaveformPairs, random_crops
 from pipelines.training.ema import EMA
@@ -50,9 +52,10 @@ class LoopOptions:
 class Trainer:
     def __init__(self, model: SpeechEnhancer, train: WaveformPairs, valid: WaveformPairs | None, folder: Path,
                  options: LoopOptions, device: torch.device, reporter: Reporter,
-                 text: TextFeatureSet | None = None):
-        """`text`: the training split's BERT features, needed when the model has a fusion."""
+                 text: TextFeatureSet | None = None, lips: tuple[LipFeatureSet, LipFeatureSet | None] | None = None):
+        """`text`: the training split's BERT features, for a fusion; `lips`: train and valid lip embeddings (av, avl)."""
         self.model, self.train, self.valid, self.text = model.to(device), train, valid, text
+        self.lips, self.valid_lips = lips if lips is not None else (None, None)
         self.folder, self.options, self.device, self.reporter = folder, options, device, reporter
         self.ema = EMA(self.model, options.ema_decay)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=options.learning_rate)
@@ -107,7 +110,14 @@ class Trainer:
             batch = text_batch(self.text, [self.train.ids[i] for i in order], starts, self.crop_samples,
                                self.options.misalign_shift, self.generator)
             text = {name: value.to(self.device) for name, value in batch.items()}
-        losses = self.model.losses(clean.to(self.device), noisy.to(self.device), self._device_generator(), text)
+        video = None
+        if self.lips is not None:
+            seconds = self.crop_samples / SAMPLE_RATE
+            batch = video_context([self.lips.items.get(self.train.ids[i]) for i in order],
+                                  [(start / SAMPLE_RATE, seconds) for start in starts], self.lips.dim)
+            video = {name: value.to(self.device) for name, value in batch.items()}
+        losses = self.model.losses(clean.to(self.device), noisy.to(self.device), self._device_generator(), text,
+                                   video)
         if not torch.isfinite(losses["loss"]):
             raise FloatingPointError(f"training loss became {losses['loss'].item()} at step {self.state.step}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -153,9 +163,12 @@ class Trainer:
         count = min(self.options.validation_utterances, len(self.valid))
         noisy = [self.valid.noisy[i][:limit].numpy() for i in range(count)]
         clean = [self.valid.clean[i][:limit].numpy() for i in range(count)]
+        lips = None
+        if self.valid_lips is not None:
+            lips = [self.valid_lips.items.get(self.valid.ids[i]) for i in range(count)]
         enhanced, _ = enhance_recordings(self.ema.model, noisy, self.options.validation_sampling,
                                          batch_size=count, chunk_seconds=self.options.validation_seconds,
-                                         seed=self.options.seed)
+                                         seed=self.options.seed, lips=lips)
         pesq_values, sdr_values = [], []
         for reference, estimate in zip(clean, enhanced):
             sdr_values.append(si_sdr(reference, estimate))

@@ -1,0 +1,80 @@
+"""Audio-visual fusion: cross-attention to the lips, windows of lip frames, and A+V / A+V+L end to end on GRID."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from pipelines.models.visual_cross_attention import AudioVisualCrossAttention, time_encoding
+from pipelines.video.lip_features import LipTrack, video_context
+from tests.conftest import run_cli, shared
+
+FAST = ["--preset", "small", "--batch-size", "2", "--crop-frames", "32", "--validate-every", "1000",
+        "--val-steps", "1", "--lr", "1e-3", "--max-steps", "2", "-q"]
+
+
+def test_equal_times_have_the_most_similar_position_codes():
+    audio_times = torch.arange(8) * 0.128 + 0.064  # bottleneck frames of the small preset
+    video_times = torch.arange(25) / 25.0
+    similarity = time_encoding(audio_times, 64) @ time_encoding(video_times, 64).T
+    nearest = video_times[similarity.argmax(dim=1)]
+    assert torch.all((nearest - audio_times).abs() <= 0.02 + 1e-6)
+
+
+def test_cross_attention_starts_as_identity_and_handles_any_number_of_lip_frames():
+    block = AudioVisualCrossAttention(channels=8, bins=4, visual_dim=16, seconds_per_frame=0.128, dim=32)
+    h = torch.randn(2, 8, 4, 6)
+    video = video_context([LipTrack(np.random.rand(40, 16).astype(np.float32), 25.0), None],
+                          [(0.2, 0.7), (0.0, 0.7)], 16)
+    assert video["video_mask"].sum(1).tolist() == [18, 0]  # frames at 0.20 ... 0.88 s; none for the second
+    torch.testing.assert_close(block(h, video), h)  # zero-initialised output: training starts from audio-only
+    torch.nn.init.normal_(block.out.weight)
+    out = block(h, video)
+    assert out.shape == h.shape and torch.isfinite(out).all()
+    assert torch.isfinite(block(h, None)).all()  # no video at all: the 'no video' key
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("grid") / "w"
+    steps = [("prepare", shared("grid"), "--noise", shared("noise"), "--transcripts", shared("transcripts.tsv"),
+              "--snr", "0,5", "--split", "0.75,0,0.25", "--split-by", "file"),
+             ("featurize", "--lips", "--text")]
+    for step in steps:
+        result = run_cli(*step, "-w", workdir, "-q")
+        assert result.exit_code == 0, result.output
+    return workdir
+
+
+@pytest.mark.parametrize("modality, extra", [("av", []), ("avl", ["--fusion", "ot"])])
+def test_audio_visual_models_train_and_enhance_end_to_end(grid, modality, extra):
+    result = run_cli("train", "-w", grid, "--modality", modality, *extra, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "UNTRAINED" in result.output  # the lip encoder had no LRW weights, and training says so
+    run = "-".join([modality, *extra[1:], "small-seed0"])
+    checkpoint = grid / "train" / run / "last.ckpt"
+    config = torch.load(checkpoint, map_location="cpu", weights_only=False)["config"]
+    assert config["visual_dim"] == 512 and config["lip_encoder"] == "untrained"
+    enhanced = run_cli("enhance", "-w", grid, "--ckpt", checkpoint, "--steps", "1", "-q")
+    assert enhanced.exit_code == 0, enhanced.output
+    outputs = sorted((grid / "enhanced" / f"{run}-pc1ald").glob("*.wav"))
+    assert outputs and all(np.isfinite(sf.read(o)[0]).all() for o in outputs)
+
+
+def test_enhancing_a_file_with_its_video(grid, tmp_path):
+    assert run_cli("train", "-w", grid, "--modality", "av", "--run-name", "av-files", *FAST).exit_code == 0
+    checkpoint = grid / "train" / "av-files" / "last.ckpt"
+    clip = shared("grid/bbaf2n.mpg")
+    result = run_cli("enhance", clip, "--video", clip, "-o", tmp_path / "out", "--ckpt", checkpoint,
+                     "--sampler", "predictive", "-w", tmp_path / "w")
+    assert result.exit_code == 0, result.output
+    assert sf.info(tmp_path / "out" / "bbaf2n.wav").frames > 0
+    wrong_encoder = run_cli("enhance", clip, "--video", clip, "-o", tmp_path / "out2", "--ckpt", checkpoint,
+                            "--lip-weights", checkpoint, "-w", tmp_path / "w")
+    assert wrong_encoder.exit_code == 2 and "encoder" in wrong_encoder.output
+
+
+def test_visual_modalities_say_what_they_need(tmp_path, grid):
+    assert "--fusion" in run_cli("train", "-w", grid, "--modality", "avl", *FAST).output
+    result = run_cli("train", "-w", grid, "--modality", "av", "--fusion", "ot", *FAST)
+    assert result.exit_code == 2 and "avl" in result.output
