@@ -30,7 +30,7 @@ from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import StageReport, committing, uncached
 from pipelines.training.checkpoint import load_for_inference
-from pipelines.stages.featurize_lips import lip_track
+from pipelines.stages.featurize_lips import check_lip_encoder, lip_track
 from pipelines.video.lip_features import LipTrack, load_lip_features
 
 STAGE = "enhance"
@@ -120,7 +120,8 @@ def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: 
     todo = uncached(store, recordings, report)
     with committing(store, report), reporter.progress(len(todo), f"enhance {name}") as bar:
         for first in range(0, len(todo), options.batch_size):
-            group = [r for r in todo[first:first + options.batch_size] if _load(r, report, reporter)]
+            group = [r for r in todo[first:first + options.batch_size] if _load(r, report, reporter)
+                     and (not model.config.uses_video or _embed_lips(r, options, report, reporter))]
             _enhance_group(model, group, options, store, report, reporter)
             bar.advance(min(options.batch_size, len(todo) - first))
     _write_outputs(workdir, name, recordings, {r.uid for r in todo})
@@ -129,24 +130,37 @@ def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: 
 
 def _attach_lips(workdir: Workdir, split: str | None, recordings: list[Recording], config,
                  options: EnhanceOptions, reporter: Reporter) -> None:
-    """Give each recording of an av/avl model its lip embeddings; their identity joins the cache key."""
+    """Give each recording of an av/avl model its lip embeddings (or, for files, its video to embed when it is
+    enhanced, so cached outputs never rerun the face pipeline); the encoder's identity joins the cache key."""
     if split is not None:  # a prepared split: the cached featurize --lips output
         try:
             tracks = load_lip_features(workdir, split).items
         except BadInput as err:
             reporter.warn(f"{err}; enhancing without video")
             tracks = {}
+        for recording in recordings:
+            recording.lips = tracks.get(recording.uid)
     else:
-        tracks = {r.uid: lip_track(r.video, options.face_model, options.lip_weights, config.lip_encoder)
-                  for r in recordings if r.video is not None}
-    missing = [r.uid for r in recordings if r.uid not in tracks]
-    if missing:
-        reporter.warn(f"{len(missing)} of {len(recordings)} inputs have no video: enhanced with the model's "
-                      f"'no video' input (e.g. {missing[0]})")
-    for recording in recordings:
-        recording.lips = tracks.get(recording.uid)
-        if recording.lips is not None:
-            recording.checksum = combine_checksums(recording.checksum, "lips", config.lip_encoder)
+        check_lip_encoder(options.lip_weights, config.lip_encoder)
+    seen = [r for r in recordings if r.lips is not None or r.video is not None]
+    if len(seen) < len(recordings):
+        example = next(r.uid for r in recordings if r not in seen)
+        reporter.warn(f"{len(recordings) - len(seen)} of {len(recordings)} inputs have no video: enhanced with the "
+                      f"model's 'no video' input (e.g. {example})")
+    for recording in seen:
+        recording.checksum = combine_checksums(recording.checksum, "lips", config.lip_encoder)
+
+
+def _embed_lips(recording: Recording, options: EnhanceOptions, report: StageReport, reporter: Reporter) -> bool:
+    """Lip embeddings of a file's video, computed only when the file is enhanced; False if the video has no face."""
+    if recording.video is not None and recording.lips is None:
+        try:
+            recording.lips = lip_track(recording.video, options.face_model, options.lip_weights)
+        except BadInput as err:
+            report.failed.append((recording.uid, str(err)))
+            reporter.warn(f"{recording.uid}: {err}")
+            return False
+    return True
 
 
 def _load(recording: Recording, report: StageReport, reporter: Reporter) -> bool:

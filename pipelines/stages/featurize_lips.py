@@ -255,17 +255,17 @@ def write_previews(workdir: Workdir, split: str, reporter: Reporter) -> Path:
     return folder
 
 
-def lip_track(video: Path, face_model: Path | None, weights: Path | None, expected_encoder: str) -> LipTrack:
-    """Lip embeddings of one video for `enhance`, made exactly as `featurize --lips` made the training ones.
-
-    `expected_encoder` is what the checkpoint was trained with ("untrained" or the weights'
-    checksum): embeddings from another encoder would mean nothing to the model.
-    """
+def check_lip_encoder(weights: Path | None, expected: str) -> None:
+    """`enhance --video` must embed lips with the encoder the checkpoint was trained on ("untrained" or a checksum)."""
     encoder = UNTRAINED if weights is None else file_checksum(weights)
-    if expected_encoder and encoder != expected_encoder:
-        wanted = "no --lip-weights (the untrained encoder)" if expected_encoder == UNTRAINED else \
-            f"--lip-weights with sha256 {expected_encoder[:12]}..."
+    if expected and encoder != expected:
+        wanted = "no --lip-weights (the untrained encoder)" if expected == UNTRAINED else \
+            f"--lip-weights with sha256 {expected[:12]}..."
         raise BadInput(f"the checkpoint's lip embeddings were made with {wanted}; give the same encoder to enhance")
+
+
+def lip_track(video: Path, face_model: Path | None, weights: Path | None) -> LipTrack:
+    """Lip embeddings of one video for `enhance`, made exactly as `featurize --lips` made the training ones."""
     task = ClipTask(video.stem, "", "", str(video), str(resolve_face_model(face_model)),
                     str(weights) if weights else None, torch.get_num_threads())
     features = featurize_clip(task)

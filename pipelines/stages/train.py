@@ -103,12 +103,8 @@ def _text_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPair
                        f"{config.text_vocab_size}) but the workdir's are {text.hidden_size} ({text.vocab_size}, "
                        f"{text.model}): rerun `cmkt featurize --text` with the run's model or start a new run")
     config.text_dim, config.text_vocab_size = text.hidden_size, text.vocab_size
-    missing = sum(uid not in text.items for uid in pairs.ids)
-    if missing == len(pairs.ids):
-        raise BadInput("no training utterance has a transcript: run `cmkt transcribe` and `cmkt featurize --text`")
-    if missing:
-        reporter.warn(f"{missing} of {len(pairs.ids)} training utterances have no transcript: they train without "
-                      f"the CMKT loss")
+    _check_coverage(pairs, text.items, "a transcript", "run `cmkt transcribe` and `cmkt featurize --text`",
+                    "without the CMKT loss", reporter)
     reporter.info(f"cross-modal transfer ({config.fusion}) towards {text.model} features (d_s {text.hidden_size})")
     return text
 
@@ -126,12 +122,8 @@ def _lip_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPairs
         raise BadInput(f"the run was trained with lip embeddings of width {config.visual_dim}, the workdir's are "
                        f"{train_lips.dim}: start a new run")
     config.visual_dim, config.lip_encoder = train_lips.dim, train_lips.encoder
-    missing = sum(uid not in train_lips.items for uid in pairs.ids)
-    if missing == len(pairs.ids):
-        raise BadInput("no training utterance has lip embeddings: run `cmkt featurize --lips` on video data")
-    if missing:
-        reporter.warn(f"{missing} of {len(pairs.ids)} training utterances have no lip embeddings: they train with "
-                      f"the 'no video' input")
+    _check_coverage(pairs, train_lips.items, "lip embeddings", "run `cmkt featurize --lips` on video data",
+                    "with the 'no video' input", reporter)
     if train_lips.encoder == "untrained":
         reporter.warn("the lip embeddings come from an UNTRAINED encoder (no --lip-weights given to featurize "
                       "--lips): the visual branch sees random features of the mouth crops")
@@ -140,6 +132,16 @@ def _lip_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPairs
     except BadInput:
         valid_lips = None
     return train_lips, valid_lips
+
+
+def _check_coverage(pairs: WaveformPairs, items: dict, feature: str, remedy: str, fallback: str,
+                    reporter: Reporter) -> None:
+    """Training utterances without a feature still train (`fallback`); none having it is a mistake."""
+    missing = sum(uid not in items for uid in pairs.ids)
+    if missing == len(pairs.ids):
+        raise BadInput(f"no training utterance has {feature}: {remedy}")
+    if missing:
+        reporter.warn(f"{missing} of {len(pairs.ids)} training utterances lack {feature}: they train {fallback}")
 
 
 def _validation(workdir: Workdir) -> WaveformPairs | None:
