@@ -128,6 +128,10 @@ MISALIGN = typer.Option(0.0, "--misalign-shift", min=0.0,
 ALIGN_WEIGHT = typer.Option(None, "--align-weight", min=0.0,
                             help="alpha, the weight of the transfer loss (default 0.2 for mhca, 0.01 for ot).")
 ADAPTER_BETA = typer.Option(0.1, "--adapter-beta", help="beta in H_t = H + beta FC2(FC1(H)).")
+LIP_ENCODER = typer.Option("frozen", "--lip-encoder", help="av/avl: 'frozen' (the cached lip embeddings) or "
+                           "'finetune' (train the lip encoder with the model, from the cached mouth crops).")
+LIP_START = typer.Option(None, "--lip-weights", help="With --lip-encoder finetune: LRW weights to start from "
+                         "(default: the untrained encoder).")
 RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
 RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
 CKPT = typer.Option(..., "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt).")
@@ -142,22 +146,26 @@ CHUNK = typer.Option(8.0, "--chunk-seconds", min=0.5, help="Longer inputs are en
 def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device, crop_frames,
                    hop_length, validate_every, val_steps, resume, run_name, force,
                    parametrisation="noise", fusion="none", misalign_shift=0.0, align_weight=None,
-                   adapter_beta=0.1) -> TrainOptions:
+                   adapter_beta=0.1, lip_encoder="frozen", lip_weights=None) -> TrainOptions:
     if preset not in NCSNPP_PRESETS:
         raise BadInput(f"--preset must be one of {', '.join(NCSNPP_PRESETS)}, got {preset!r}")
     if parametrisation not in ("noise", "direct"):
         raise BadInput(f"--score-parametrisation must be noise or direct, got {parametrisation!r}")
     if fusion not in FUSIONS:
         raise BadInput(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+    if lip_encoder not in ("frozen", "finetune"):
+        raise BadInput(f"--lip-encoder must be frozen or finetune, got {lip_encoder!r}")
+    if lip_encoder == "finetune" and modality == "a":
+        raise BadInput("--lip-encoder finetune trains the visual branch: use it with --modality av or avl")
     return TrainOptions(
         model=EnhancerConfig(preset=preset, hop_length=hop_length, modality=modality,
                              score_parametrisation=parametrisation, fusion=fusion, align_weight=align_weight,
-                             adapter_beta=adapter_beta),
+                             adapter_beta=adapter_beta, lip_finetune=lip_encoder == "finetune"),
         loop=LoopOptions(batch_size=batch_size, learning_rate=lr, crop_frames=crop_frames, max_steps=max_steps, max_epochs=max_epochs,
                          max_time=_parse_duration(max_time), validate_every=validate_every,
                          validation_sampling=SamplingOptions(steps=val_steps), seed=seed,
                          misalign_shift=misalign_shift),
-        run_name=run_name, device=device, resume=resume, force=force)
+        run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights)
 
 
 def _sampling(sampler: str, steps: int, corrector: str, snr: float) -> SamplingOptions:
@@ -176,13 +184,15 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   val_steps: int = VAL_STEPS, resume: bool = RESUME, run_name: Optional[str] = RUN_NAME,
                   score_parametrisation: str = PARAMETRISATION, fusion: str = FUSION,
                   misalign_shift: float = MISALIGN, align_weight: Optional[float] = ALIGN_WEIGHT,
-                  adapter_beta: float = ADAPTER_BETA, workdir: Path = WORKDIR, force: bool = FORCE,
+                  adapter_beta: float = ADAPTER_BETA, lip_encoder: str = LIP_ENCODER,
+                  lip_weights: Optional[Path] = LIP_START, workdir: Path = WORKDIR, force: bool = FORCE,
                   quiet: bool = QUIET) -> None:
     """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir."""
     with stage_session(workdir, "train", quiet) as (place, reporter):
         options = _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device,
                                  crop_frames, hop_length, validate_every, val_steps, resume, run_name, force,
-                                 score_parametrisation, fusion, misalign_shift, align_weight, adapter_beta)
+                                 score_parametrisation, fusion, misalign_shift, align_weight, adapter_beta,
+                                 lip_encoder, lip_weights)
         result = train(place, options, reporter)
         print_training(reporter.console, result)
 

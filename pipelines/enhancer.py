@@ -30,7 +30,9 @@ from pipelines.diffusion.sde import build_sde, per_item
 from pipelines.models import build_backbone
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.models.cross_modal_transfer import ALIGNER_PREFIX, CrossModalTransfer
+from pipelines.models.lip_resnet import LipResNet, embed_frames, normalise_crops
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention
+from pipelines.video.lip_features import LipTrack
 from pipelines.spectral import SpecTransform, crop_frames, pad_frames
 
 
@@ -72,6 +74,12 @@ class EnhancerConfig:
     lip_encoder: str = ""  # which encoder made them ("untrained" or the LRW weights' checksum)
     av_dim: int = 256
     av_heads: int = 4
+    # `train --lip-encoder finetune`: the lip encoder is part of the model and trains with it from the mouth crops,
+    # normalised with the train split's crop mean and std (of pixel / 255)
+    lip_finetune: bool = False
+    lip_activation: str = "prelu"
+    roi_mean: float = 0.0
+    roi_std: float = 1.0
 
     @property
     def uses_video(self) -> bool:
@@ -106,6 +114,7 @@ class SpeechEnhancer(nn.Module):
         _check_modality(config)
         if config.uses_video:
             self._attach_visual_attention()
+        self.lip_encoder = LipResNet(config.lip_activation) if config.uses_video and config.lip_finetune else None
         if config.fusion != "none":
             self._attach_transfer_modules(with_aligner)
         self.sde = build_sde(config.sde, sigma_min=config.sigma_min, sigma_max=config.sigma_max, eta=config.eta,
@@ -156,10 +165,14 @@ class SpeechEnhancer(nn.Module):
 
         `text` (from `pipelines.training.text_targets.text_batch`) holds the crops' BERT
         features; without it, or with fusion "none", the transfer term is absent. `video`
-        (from `pipelines.video.lip_features.video_context`) holds the crops' lip frames.
+        (from `pipelines.video.lip_features.video_context`) holds the crops' lip frames: embeddings, or
+        with `lip_finetune` the mouth crops, which the model's own encoder embeds.
         """
         x, frames = pad_frames(self.spec.to_spec(clean), self.frame_multiple)
         y, _ = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
+        if video is not None and self.lip_encoder is not None:  # mouth crops: the encoder trains too
+            crops = normalise_crops(video["video"], self.config.roi_mean, self.config.roi_std)
+            video = {**video, "video": self.lip_encoder(crops[:, None])}
         context = {**(video or {}), "transfer_losses": []}
         if text is not None and self.config.fusion != "none":
             context.update(text)
@@ -192,6 +205,14 @@ class SpeechEnhancer(nn.Module):
         run = build_sampler(sampler, self.sde, **sampler_options)
         x0, score_evaluations = run(lambda x, yh, t: self.score(x, yh, t, video), y_hat, generator)
         return self.spec.to_wave(crop_frames(x0, frames), length), score_evaluations + 1
+
+    def embed_track(self, track: LipTrack | None) -> LipTrack | None:
+        """A recording's lip frames as embeddings: mouth crops through the fine-tuned encoder (`lip_finetune`),
+        embeddings as they are. Enhancement embeds each recording once, before it is cut into chunks."""
+        if track is None or self.lip_encoder is None:
+            return track
+        frames = normalise_crops(torch.from_numpy(track.frames), self.config.roi_mean, self.config.roi_std).numpy()
+        return LipTrack(embed_frames(self.lip_encoder, frames), track.fps)
 
 
 def _check_modality(config: EnhancerConfig) -> None:

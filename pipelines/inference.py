@@ -84,7 +84,7 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
             video = None
             if model.config.uses_video and lips is not None:
                 windows = [(c.start / sample_rate, (c.stop - c.start) / sample_rate) for c in batch]
-                video = video_context([lips[c.recording] for c in batch], windows, model.config.visual_dim)
+                video = video_context([lips[c.recording] for c in batch], windows, (model.config.visual_dim,))
                 video = {name: value.to(device) for name, value in video.items()}
             enhanced, nfe = model.enhance(noisy.to(device), options.sampler, generator, video,
                                           **options.sampler_kwargs())

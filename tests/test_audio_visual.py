@@ -5,6 +5,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from pipelines.models.lip_resnet import initial_encoder
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention, time_encoding
 from pipelines.video.lip_features import LipTrack, video_context
 from tests.conftest import run_cli, shared
@@ -25,7 +26,7 @@ def test_cross_attention_starts_as_identity_and_handles_any_number_of_lip_frames
     block = AudioVisualCrossAttention(channels=8, bins=4, visual_dim=16, seconds_per_frame=0.128, dim=32)
     h = torch.randn(2, 8, 4, 6)
     video = video_context([LipTrack(np.random.rand(40, 16).astype(np.float32), 25.0), None],
-                          [(0.2, 0.7), (0.0, 0.7)], 16)
+                          [(0.2, 0.7), (0.0, 0.7)], (16,))
     assert video["video_mask"].sum(1).tolist() == [18, 0]  # frames at 0.20 ... 0.88 s; none for the second
     torch.testing.assert_close(block(h, video), h)  # zero-initialised output: training starts from audio-only
     torch.nn.init.normal_(block.out.weight)
@@ -78,3 +79,31 @@ def test_visual_modalities_say_what_they_need(tmp_path, grid):
     assert "--fusion" in run_cli("train", "-w", grid, "--modality", "avl", *FAST).output
     result = run_cli("train", "-w", grid, "--modality", "av", "--fusion", "ot", *FAST)
     assert result.exit_code == 2 and "avl" in result.output
+
+
+def test_fine_tuning_trains_the_lip_encoder_from_the_cached_crops(grid, tmp_path):
+    # 4 steps: the U-Nets' zero-initialised output layers pass gradient to the lips only from the third step
+    result = run_cli("train", "-w", grid, "--modality", "av", "--lip-encoder", "finetune", *FAST, "--max-steps", "4")
+    assert result.exit_code == 0, result.output
+    assert "fine-tuned" in result.output and "UNTRAINED" in result.output
+    checkpoint = grid / "train" / "av-finetune-small-seed0" / "last.ckpt"
+    payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    config = payload["config"]
+    assert config["lip_finetune"] and config["lip_encoder"] == "finetuned from untrained"
+    assert 0.0 < config["roi_mean"] < 1.0 and 0.0 < config["roi_std"] < 0.5
+    start = initial_encoder(None).state_dict()
+    trained = {k[len("lip_encoder."):]: v for k, v in payload["model"].items() if k.startswith("lip_encoder.")}
+    assert trained.keys() == start.keys()
+    assert not torch.equal(trained["front.conv.weight"], start["front.conv.weight"])  # the encoder learnt
+    split = run_cli("enhance", "-w", grid, "--ckpt", checkpoint, "--sampler", "predictive", "-q")
+    assert split.exit_code == 0, split.output
+    clip = shared("grid/bbaf2n.mpg")
+    files = run_cli("enhance", clip, "--video", clip, "-o", tmp_path / "out", "--ckpt", checkpoint,
+                    "--sampler", "predictive", "-w", tmp_path / "w", "-q")
+    assert files.exit_code == 0, files.output
+    assert sf.info(tmp_path / "out" / "bbaf2n.wav").frames > 0
+
+
+def test_fine_tuning_needs_the_visual_branch(grid):
+    result = run_cli("train", "-w", grid, "--lip-encoder", "finetune", *FAST)
+    assert result.exit_code == 2 and "--modality av" in result.output

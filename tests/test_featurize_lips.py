@@ -168,3 +168,19 @@ def test_checkpoint_with_wrong_keys_fails_naming_them(workdir, tmp_path):
     assert result.exit_code == 2
     assert "missing keys frontend3D.1.bias" in result.output
     assert "unexpected keys backbone.conv1.weight" in result.output
+
+
+def test_mixtures_of_one_clip_share_one_pass_over_its_video(tmp_path):
+    source = tmp_path / "grid"
+    source.mkdir()
+    shutil.copy(shared("grid/bbaf2n.mpg"), source)
+    workdir = tmp_path / "w"
+    assert run_cli("prepare", source, "--noise", shared("noise"), "--mixes-per-file", "3", "--split", "1,0,0",
+                   "-w", workdir, "-q").exit_code == 0
+    result = run_cli("featurize", "--lips", "-w", workdir)
+    assert result.exit_code == 0, result.output
+    assert "75 video frames" in result.output  # one clip's frames, computed once for its 3 mixtures
+    groups = artifact_groups(workdir, "lips", "train")
+    assert len(groups) == 3
+    first = next(iter(groups.values()))[0]["rois"]
+    assert all(np.array_equal(arrays["rois"], first) for arrays, _ in groups.values())

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from pipelines.errors import BadInput
 
 EMBEDDING_DIM = 512
+ENCODER_CROP = 88  # the LRW models' input: the centre of the 96 x 96 mouth crop
 TEMPORAL_CONTEXT = 2  # frames each side seen by the front end's (5, 7, 7) convolution
 LRW_IGNORED_PREFIXES = ("tcn.", "tcn_output.")  # the word-classification back end
 
@@ -96,6 +97,23 @@ class LipResNet(nn.Module):
         x = x.transpose(1, 2).flatten(0, 1)  # every frame through the 2-D trunk on its own
         x = self.trunk(x).mean(dim=(2, 3))
         return x.view(batch, frames, EMBEDDING_DIM)
+
+
+def normalise_crops(crops: Tensor, mean: float, std: float) -> Tensor:
+    """(..., 96, 96) mouth crops in pixel values 0-255 -> their centre 88 x 88, as float (pixel / 255 - mean) / std."""
+    margin = (crops.shape[-1] - ENCODER_CROP) // 2
+    centre = crops[..., margin:margin + ENCODER_CROP, margin:margin + ENCODER_CROP]
+    return (centre.float() / 255 - mean) / std
+
+
+def initial_encoder(weights: Path | None) -> LipResNet:
+    """The encoder `featurize --lips` embeds with: LRW weights, or without them the untrained one, seeded (0) so
+    reruns and `train --lip-encoder finetune` start from the very weights that made the cached embeddings."""
+    if weights is not None:
+        return load_lrw_encoder(Path(weights))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return LipResNet()
 
 
 @torch.inference_mode()

@@ -7,8 +7,9 @@ rerun only enhances new or changed files (and rewrites any output file that went
 Audio-visual checkpoints (modality av, avl) also take the speaker's lips: for a prepared
 split, the cached `featurize --lips` embeddings; for files, `--video` (a file, or a
 folder matched by file stem), run through the same mouth-crop and lip-encoder pipeline
-(with the encoder the checkpoint was trained with). Without video they enhance with the
-model's "no video" input, and audio-only checkpoints ignore video.
+(with the encoder the checkpoint was trained with; a checkpoint that fine-tuned its lip
+encoder embeds the mouth crops itself). Without video they enhance with the model's
+"no video" input, and audio-only checkpoints ignore video.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Recording:
     rate: int = SAMPLE_RATE
     length: int = 0
     video: Path | None = None  # the speaker's face, for av/avl models (enhance_paths) ...
-    lips: LipTrack | None = None  # ... or its lip embeddings (cached for a prepared split, or computed)
+    lips: LipTrack | None = None  # ... or its lip frames (cached for a prepared split, or computed)
 
 
 def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path, options: EnhanceOptions,
@@ -113,6 +114,7 @@ def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: 
         _attach_lips(workdir, split, recordings, model.config, options, reporter)
     elif options.video is not None:
         reporter.warn(f"{options.checkpoint} is an audio-only model: --video is not used")
+    kind = "rois" if model.config.lip_finetune else "embeddings"
     config = {"checkpoint": file_checksum(options.checkpoint), "sampling": options.sampling.to_dict(),
               "seed": options.seed, "chunk_seconds": options.chunk_seconds}
     store = ArtifactStore(workdir, STAGE, name, config, force=options.force)
@@ -121,7 +123,7 @@ def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: 
     with committing(store, report), reporter.progress(len(todo), f"enhance {name}") as bar:
         for first in range(0, len(todo), options.batch_size):
             group = [r for r in todo[first:first + options.batch_size] if _load(r, report, reporter)
-                     and (not model.config.uses_video or _embed_lips(r, options, report, reporter))]
+                     and (not model.config.uses_video or _read_lips(r, kind, options, report, reporter))]
             _enhance_group(model, group, options, store, report, reporter)
             bar.advance(min(options.batch_size, len(todo) - first))
     _write_outputs(workdir, name, recordings, {r.uid for r in todo})
@@ -130,16 +132,19 @@ def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: 
 
 def _attach_lips(workdir: Workdir, split: str | None, recordings: list[Recording], config,
                  options: EnhanceOptions, reporter: Reporter) -> None:
-    """Give each recording of an av/avl model its lip embeddings (or, for files, its video to embed when it is
+    """Give each recording of an av/avl model its lip frames (or, for files, its video to read when it is
     enhanced, so cached outputs never rerun the face pipeline); the encoder's identity joins the cache key."""
     if split is not None:  # a prepared split: the cached featurize --lips output
         try:
-            tracks = load_lip_features(workdir, split).items
+            tracks = load_lip_features(workdir, split, "rois" if config.lip_finetune else "embeddings").items
         except BadInput as err:
             reporter.warn(f"{err}; enhancing without video")
             tracks = {}
         for recording in recordings:
             recording.lips = tracks.get(recording.uid)
+    elif config.lip_finetune:
+        if options.lip_weights is not None:
+            reporter.warn("the checkpoint embeds lips with its own fine-tuned encoder: --lip-weights is not used")
     else:
         check_lip_encoder(options.lip_weights, config.lip_encoder)
     seen = [r for r in recordings if r.lips is not None or r.video is not None]
@@ -151,11 +156,12 @@ def _attach_lips(workdir: Workdir, split: str | None, recordings: list[Recording
         recording.checksum = combine_checksums(recording.checksum, "lips", config.lip_encoder)
 
 
-def _embed_lips(recording: Recording, options: EnhanceOptions, report: StageReport, reporter: Reporter) -> bool:
-    """Lip embeddings of a file's video, computed only when the file is enhanced; False if the video has no face."""
+def _read_lips(recording: Recording, kind: str, options: EnhanceOptions, report: StageReport,
+               reporter: Reporter) -> bool:
+    """Lip frames of a file's video, computed only when the file is enhanced; False if the video has no face."""
     if recording.video is not None and recording.lips is None:
         try:
-            recording.lips = lip_track(recording.video, options.face_model, options.lip_weights)
+            recording.lips = lip_track(recording.video, options.face_model, options.lip_weights, kind)
         except BadInput as err:
             report.failed.append((recording.uid, str(err)))
             reporter.warn(f"{recording.uid}: {err}")
@@ -185,7 +191,7 @@ def _enhance_group(model, group: list[Recording], options: EnhanceOptions, store
     audible = [r for r in group if np.any(r.samples)]
     for silent in (r for r in group if not np.any(r.samples)):
         reporter.warn(f"{silent.uid}: input is silent; written unchanged")
-    lips = [r.lips for r in audible] if model.config.uses_video else None
+    lips = [model.embed_track(r.lips) for r in audible] if model.config.uses_video else None
     outputs, _ = enhance_recordings(model, [r.samples for r in audible], options.sampling, options.batch_size,
                                     options.chunk_seconds, seed=options.seed, lips=lips) if audible else ([], 0)
     enhanced = dict(zip((r.uid for r in audible), outputs))

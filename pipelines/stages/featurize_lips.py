@@ -28,7 +28,8 @@ from pipelines.artifacts.store import ArtifactStore, file_checksum, open_artifac
 from pipelines.artifacts.workdir import Workdir
 from pipelines.data.manifest import chosen_splits, read_manifest
 from pipelines.errors import BadInput
-from pipelines.models.lip_resnet import LipResNet, embed_frames, load_lrw_encoder
+from pipelines.models.lip_resnet import ENCODER_CROP, LipResNet, embed_frames, initial_encoder, load_lrw_encoder, \
+    normalise_crops
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import StageReport, committing, uncached
 from pipelines.video.decode import read_video
@@ -39,10 +40,10 @@ from pipelines.video.mouth_roi import CropSettings, crop_mouths, crop_transforms
 STAGE = "lips"
 UNTRAINED = "untrained"
 SMOOTHING_WINDOW = 5  # frames (0.2 s at 25 fps): removes landmark jitter, keeps head motion
-ENCODER_CROP = 88  # the LRW models' evaluation crop: the centre of the 96 x 96 ROI
 LRW_MEAN, LRW_STD = 0.421, 0.165  # of pixel / 255 on LRW: what pretrained weights expect
 STEPS = ("decode", "landmarks", "crop", "encoder")
 NO_VIDEO = "no video: no lip features"
+MISSING = "missing"  # the checksum of a video file that is not there (its utterance fails, others go on)
 
 
 @dataclass
@@ -68,6 +69,12 @@ class ClipTask:
     threads: int
     crop: CropSettings = CropSettings()
     smoothing: int = SMOOTHING_WINDOW
+    embed: bool = True  # False: crops only (a fine-tuned checkpoint embeds them with its own encoder)
+
+    @property
+    def video_key(self) -> str:
+        """Same key, same video content (a missing file is keyed by its path)."""
+        return self.video if self.checksum == MISSING else self.checksum
 
 
 @dataclass
@@ -80,7 +87,7 @@ class ClipFeatures:
 @dataclass
 class LipRun:
     reports: list[StageReport]
-    frames: int = 0  # computed in this run
+    frames: int = 0  # computed in this run (a video shared by several utterances counts once)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))  # summed over workers
     wall_seconds: float = 0.0
     encoder: str = UNTRAINED
@@ -111,19 +118,27 @@ def featurize_lips(workdir: Workdir, options: LipOptions, reporter: Reporter) ->
         store = ArtifactStore(workdir, STAGE, split, config, force=options.force)
         ours = [u for u in utterances if u.split == split]
         report = StageReport(STAGE, split, skipped=[(u.id, NO_VIDEO) for u in ours if not u.video_path])
-        tasks = [ClipTask(u.id, split, file_checksum(Path(u.video_path)) if Path(u.video_path).is_file() else "missing",
+        tasks = [ClipTask(u.id, split, file_checksum(Path(u.video_path)) if Path(u.video_path).is_file() else MISSING,
                           u.video_path, str(face_model), weights, threads) for u in ours if u.video_path]
         todo += uncached(store, tasks, report)
         stores[split] = store
         run.reports.append(report)
     reports = {r.split: r for r in run.reports}
     started = time.perf_counter()
+    by_video: dict[str, list[ClipTask]] = {}  # mixtures of one clean recording share its video: one pass each
+    for task in todo:
+        by_video.setdefault(task.video_key, []).append(task)
     with ExitStack() as stack, reporter.progress(len(todo), "lips") as bar:
         for split, store in stores.items():
             stack.enter_context(committing(store, reports[split]))
-        for task, outcome in _outcomes(todo, options.jobs):
-            _record(task, outcome, stores[task.split], reports[task.split], run, reporter)
-            bar.advance()
+        for first, outcome in _outcomes([tasks[0] for tasks in by_video.values()], options.jobs):
+            if not isinstance(outcome, BadInput):
+                run.frames += len(outcome.arrays["rois"])
+                for step, seconds in outcome.seconds.items():
+                    run.seconds[step] += seconds
+            for task in by_video[first.video_key]:
+                _record(task, outcome, stores[task.split], reports[task.split], reporter)
+                bar.advance()
     run.wall_seconds = time.perf_counter() - started
     if options.preview:
         for split in splits:
@@ -168,17 +183,13 @@ def _guarded(task: ClipTask) -> ClipFeatures | BadInput:
         return err
 
 
-def _record(task: ClipTask, outcome, store: ArtifactStore, report: StageReport, run: LipRun,
-            reporter: Reporter) -> None:
+def _record(task: ClipTask, outcome, store: ArtifactStore, report: StageReport, reporter: Reporter) -> None:
     if isinstance(outcome, BadInput):
         report.failed.append((task.uid, str(outcome)))
         reporter.warn(f"{task.uid}: {outcome}")
         return
     store.put(task.uid, task.checksum, outcome.arrays, outcome.attrs)
     report.computed += 1
-    run.frames += len(outcome.arrays["rois"])
-    for step, seconds in outcome.seconds.items():
-        run.seconds[step] += seconds
 
 
 def featurize_clip(task: ClipTask) -> ClipFeatures:
@@ -201,11 +212,11 @@ def featurize_clip(task: ClipTask) -> ClipFeatures:
     transforms = crop_transforms(smooth(landmarks, task.smoothing), task.crop)
     rois = crop_mouths(video.rgb, transforms, task.crop.size)
     lap("crop")
-    embeddings = embed_frames(_encoder(task.weights, task.threads), encoder_input(rois))
+    arrays = {"rois": rois, "landmarks": landmarks, "detected": detected, "transforms": transforms}
+    if task.embed:
+        arrays["embeddings"] = embed_frames(_encoder(task.weights, task.threads), encoder_input(rois))
     lap("encoder")
     scaled = rois.astype(np.float64) / 255
-    arrays = {"rois": rois, "landmarks": landmarks, "detected": detected, "transforms": transforms,
-              "embeddings": embeddings}
     attrs = {"fps": video.fps, "encoder": UNTRAINED if task.weights is None else file_checksum(Path(task.weights)),
              "roi_sum": scaled.sum(), "roi_sum_sq": np.square(scaled).sum()}
     return ClipFeatures(arrays, attrs, seconds)
@@ -213,20 +224,14 @@ def featurize_clip(task: ClipTask) -> ClipFeatures:
 
 def encoder_input(rois: np.ndarray) -> np.ndarray:
     """(T, 96, 96) uint8 crops -> the centre 88 x 88, as LRW-normalised float32."""
-    margin = (rois.shape[1] - ENCODER_CROP) // 2
-    centre = rois[:, margin:margin + ENCODER_CROP, margin:margin + ENCODER_CROP]
-    return ((centre.astype(np.float32) / 255 - LRW_MEAN) / LRW_STD).astype(np.float32)
+    return normalise_crops(torch.from_numpy(rois), LRW_MEAN, LRW_STD).numpy()
 
 
 @lru_cache(maxsize=1)
 def _encoder(weights: str | None, threads: int) -> LipResNet:
-    """One encoder per process; untrained weights come from a fixed seed, so reruns give the same embeddings."""
+    """One encoder per process (see `initial_encoder`)."""
     torch.set_num_threads(threads)
-    if weights is not None:
-        return load_lrw_encoder(Path(weights)).eval()
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        return LipResNet().eval()
+    return initial_encoder(Path(weights) if weights else None).eval()
 
 
 def roi_normalisation(workdir: Workdir) -> tuple[float, float]:
@@ -264,9 +269,10 @@ def check_lip_encoder(weights: Path | None, expected: str) -> None:
         raise BadInput(f"the checkpoint's lip embeddings were made with {wanted}; give the same encoder to enhance")
 
 
-def lip_track(video: Path, face_model: Path | None, weights: Path | None) -> LipTrack:
-    """Lip embeddings of one video for `enhance`, made exactly as `featurize --lips` made the training ones."""
+def lip_track(video: Path, face_model: Path | None, weights: Path | None, kind: str = "embeddings") -> LipTrack:
+    """Lip embeddings (or, kind "rois", the mouth crops) of one video for `enhance`, made exactly as
+    `featurize --lips` made the training ones."""
     task = ClipTask(video.stem, "", "", str(video), str(resolve_face_model(face_model)),
-                    str(weights) if weights else None, torch.get_num_threads())
+                    str(weights) if weights else None, torch.get_num_threads(), embed=kind == "embeddings")
     features = featurize_clip(task)
-    return LipTrack(features.arrays["embeddings"], float(features.attrs["fps"]))
+    return LipTrack(features.arrays[kind], float(features.attrs["fps"]))

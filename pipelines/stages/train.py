@@ -22,6 +22,9 @@ from pipelines.enhancer import MODALITIES, EnhancerConfig, SpeechEnhancer, count
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.text.features import TextFeatureSet, load_text_features
+from pipelines.artifacts.store import file_checksum
+from pipelines.models.lip_resnet import EMBEDDING_DIM, LipResNet, initial_encoder
+from pipelines.stages.featurize_lips import UNTRAINED, roi_normalisation
 from pipelines.video.lip_features import LipFeatureSet, load_lip_features
 from pipelines.training.checkpoint import TrainingState, read_checkpoint
 from pipelines.training.data import WaveformPairs
@@ -36,6 +39,7 @@ class TrainOptions:
     device: str = "auto"
     resume: bool = False
     force: bool = False
+    lip_weights: Path | None = None  # LRW weights a fine-tuned lip encoder starts from (default: untrained)
 
 
 @dataclass
@@ -48,7 +52,8 @@ class TrainResult:
 
 def run_folder(workdir: Workdir, options: TrainOptions) -> Path:
     fusion = "" if options.model.fusion == "none" else f"{options.model.fusion}-"
-    name = options.run_name or f"{options.model.modality}-{fusion}{options.model.preset}-seed{options.loop.seed}"
+    lips = "finetune-" if options.model.lip_finetune else ""
+    name = options.run_name or f"{options.model.modality}-{fusion}{lips}{options.model.preset}-seed{options.loop.seed}"
     return workdir.root / "train" / name
 
 
@@ -75,7 +80,10 @@ def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainR
     pairs = WaveformPairs(workdir, "train")
     text = _text_features(workdir, config, pairs, reporter)
     lips = _lip_features(workdir, config, pairs, reporter)
+    start_encoder = _fine_tuned_encoder(workdir, config, options.lip_weights, reporter) if payload is None else None
     model = SpeechEnhancer(config)
+    if start_encoder is not None:
+        model.lip_encoder.load_state_dict(start_encoder.state_dict())
     trainer = Trainer(model, pairs, _validation(workdir), folder, options.loop, device, reporter, text, lips)
     if payload:
         trainer.load(payload)
@@ -114,24 +122,46 @@ def _lip_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPairs
     """Train and valid lip embeddings for av/avl; fills the config's visual width on a fresh run."""
     if not config.uses_video:
         return None
+    kind = "rois" if config.lip_finetune else "embeddings"
     try:
-        train_lips = load_lip_features(workdir, "train")
+        train_lips = load_lip_features(workdir, "train", kind)
     except BadInput as err:
-        raise BadInput(f"--modality {config.modality} needs lip embeddings: {err}") from None
-    if config.visual_dim and config.visual_dim != train_lips.dim:
-        raise BadInput(f"the run was trained with lip embeddings of width {config.visual_dim}, the workdir's are "
-                       f"{train_lips.dim}: start a new run")
-    config.visual_dim, config.lip_encoder = train_lips.dim, train_lips.encoder
-    _check_coverage(pairs, train_lips.items, "lip embeddings", "run `cmkt featurize --lips` on video data",
+        raise BadInput(f"--modality {config.modality} needs lip features: {err}") from None
+    if not config.lip_finetune:
+        if config.visual_dim and config.visual_dim != train_lips.dim:
+            raise BadInput(f"the run was trained with lip embeddings of width {config.visual_dim}, the workdir's "
+                           f"are {train_lips.dim}: start a new run")
+        config.visual_dim, config.lip_encoder = train_lips.dim, train_lips.encoder
+        if train_lips.encoder == UNTRAINED:
+            reporter.warn("the lip embeddings come from an UNTRAINED encoder (no --lip-weights given to featurize "
+                          "--lips): the visual branch sees random features of the mouth crops")
+    _check_coverage(pairs, train_lips.items, f"lip {kind}", "run `cmkt featurize --lips` on video data",
                     "with the 'no video' input", reporter)
-    if train_lips.encoder == "untrained":
-        reporter.warn("the lip embeddings come from an UNTRAINED encoder (no --lip-weights given to featurize "
-                      "--lips): the visual branch sees random features of the mouth crops")
     try:
-        valid_lips = load_lip_features(workdir, "valid")
+        valid_lips = load_lip_features(workdir, "valid", kind)
     except BadInput:
         valid_lips = None
     return train_lips, valid_lips
+
+
+def _fine_tuned_encoder(workdir: Workdir, config: EnhancerConfig, weights: Path | None,
+                        reporter: Reporter) -> LipResNet | None:
+    """For a fresh `--lip-encoder finetune` run: the encoder to start from, and the crops' normalisation."""
+    if not (config.uses_video and config.lip_finetune):
+        return None
+    if weights is not None and not weights.is_file():
+        raise BadInput(f"--lip-weights {weights}: no such file")
+    encoder = initial_encoder(weights)
+    config.visual_dim, config.lip_activation = EMBEDDING_DIM, encoder.activation
+    config.lip_encoder = f"finetuned from {UNTRAINED if weights is None else file_checksum(weights)}"
+    config.roi_mean, config.roi_std = roi_normalisation(workdir)
+    message = f"mouth crops normalised with the train split's mean {config.roi_mean:.3f}, std {config.roi_std:.3f}"
+    if weights is None:
+        reporter.warn(f"the lip encoder starts UNTRAINED (no --lip-weights) and is fine-tuned with the enhancer on "
+                      f"{message}")
+    else:
+        reporter.info(f"the lip encoder starts from the LRW weights {weights} and is fine-tuned on {message}")
+    return encoder
 
 
 def _check_coverage(pairs: WaveformPairs, items: dict, feature: str, remedy: str, fallback: str,

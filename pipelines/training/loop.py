@@ -53,7 +53,8 @@ class Trainer:
     def __init__(self, model: SpeechEnhancer, train: WaveformPairs, valid: WaveformPairs | None, folder: Path,
                  options: LoopOptions, device: torch.device, reporter: Reporter,
                  text: TextFeatureSet | None = None, lips: tuple[LipFeatureSet, LipFeatureSet | None] | None = None):
-        """`text`: the training split's BERT features, for a fusion; `lips`: train and valid lip embeddings (av, avl)."""
+        """`text`: the training split's BERT features, for a fusion; `lips`: train and valid lip frames (av, avl):
+        embeddings, or mouth crops when the model fine-tunes its lip encoder."""
         self.model, self.train, self.valid, self.text = model.to(device), train, valid, text
         self.lips, self.valid_lips = lips if lips is not None else (None, None)
         self.folder, self.options, self.device, self.reporter = folder, options, device, reporter
@@ -114,7 +115,7 @@ class Trainer:
         if self.lips is not None:
             seconds = self.crop_samples / SAMPLE_RATE
             batch = video_context([self.lips.items.get(self.train.ids[i]) for i in order],
-                                  [(start / SAMPLE_RATE, seconds) for start in starts], self.lips.dim)
+                                  [(start / SAMPLE_RATE, seconds) for start in starts], self.lips.shape)
             video = {name: value.to(self.device) for name, value in batch.items()}
         losses = self.model.losses(clean.to(self.device), noisy.to(self.device), self._device_generator(), text,
                                    video)
@@ -165,7 +166,7 @@ class Trainer:
         clean = [self.valid.clean[i][:limit].numpy() for i in range(count)]
         lips = None
         if self.valid_lips is not None:
-            lips = [self.valid_lips.items.get(self.valid.ids[i]) for i in range(count)]
+            lips = [self.ema.model.embed_track(self.valid_lips.items.get(self.valid.ids[i])) for i in range(count)]
         enhanced, _ = enhance_recordings(self.ema.model, noisy, self.options.validation_sampling,
                                          batch_size=count, chunk_seconds=self.options.validation_seconds,
                                          seed=self.options.seed, lips=lips)
