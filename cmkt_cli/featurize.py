@@ -7,17 +7,19 @@ from typing import List, Optional
 
 import typer
 
-from cmkt_cli.options import FORCE, JOBS, QUIET, WORKDIR
-from cmkt_cli.session import stage_session
+from cmkt_cli.options import FORCE, JOBS, QUIET, SHARD, WORKDIR
+from cmkt_cli.session import sharded_session
 from cmkt_cli.tables import print_stage_reports
 from pipelines.artifacts import Workdir
+from pipelines.artifacts.shards import Shard
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.stages.featurize_lips import UNTRAINED, LipOptions, LipRun, featurize_lips
 from pipelines.stages.featurize_text import TextOptions, featurize_text
 
-USAGE = ("say what to featurize: cmkt featurize --text [--text-model NAME|PATH] [--split S] -w WORKDIR, or "
-         "cmkt featurize --lips [--face-model PATH] [--lip-weights PATH] [--preview] [--jobs N] -w WORKDIR")
+USAGE = ("say what to featurize: cmkt featurize --text [--text-model NAME|PATH] [--split S] [--shard I/N] -w WORKDIR, "
+         "or cmkt featurize --lips [--face-model PATH] [--lip-weights PATH] [--preview] [--jobs N] [--shard I/N] "
+         "-w WORKDIR")
 
 
 def featurize_command(
@@ -38,29 +40,31 @@ def featurize_command(
                                                "and trunk are loaded); without it the encoder is untrained."),
     preview: bool = typer.Option(False, "--preview", help="Write a PNG contact sheet of mouth crops per utterance "
                                  "(WORKDIR/reports/lips/SPLIT/ID.png)."),
-    workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET, jobs: int = JOBS,
+    shard: Optional[str] = SHARD, workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET,
+    jobs: int = JOBS,
 ) -> None:
     """Training features cached in the workdir: BERT token features of the transcripts (--text), lip crops and
     embeddings of the videos (--lips)."""
-    with stage_session(workdir, "featurize", quiet) as (place, reporter):
+    with sharded_session(workdir, "featurize", quiet, shard) as (place, reporter, part):
         if not (text or lips):
             raise BadInput(USAGE)
         if text:
-            options = TextOptions(model=text_model, splits=split or None, batch_size=batch_size, force=force)
+            options = TextOptions(model=text_model, splits=split or None, batch_size=batch_size, force=force,
+                                  shard=part)
             reports = featurize_text(place, options, reporter)
             print_stage_reports(reporter.console, reports)
-            reporter.info(f"text features: {', '.join(str(place.artifact('text', r.split)) for r in reports)}")
+            reporter.info(f"text features: {', '.join(str(place.artifact('text', r.split, part)) for r in reports)}")
         if lips:
             options = LipOptions(face_model=face_model, lip_weights=lip_weights, splits=split or None,
-                                 preview=preview, jobs=jobs, force=force)
+                                 preview=preview, jobs=jobs, force=force, shard=part)
             run = featurize_lips(place, options, reporter)
             print_stage_reports(reporter.console, run.reports)
-            _report_lips(run, place, reporter)
+            _report_lips(run, place, part, reporter)
             if any(r.failed for r in run.reports):
                 raise typer.Exit(2)
 
 
-def _report_lips(run: LipRun, place: Workdir, reporter: Reporter) -> None:
+def _report_lips(run: LipRun, place: Workdir, part: Shard, reporter: Reporter) -> None:
     if run.frames:
         reporter.info(run.throughput())
     if run.normalisation:
@@ -68,4 +72,4 @@ def _report_lips(run: LipRun, place: Workdir, reporter: Reporter) -> None:
         reporter.info(f"train-split ROI mean {mean:.4f}, std {std:.4f} (pixel / 255; for fine-tuning the encoder)")
     if run.encoder == UNTRAINED:
         reporter.warn("lip embeddings come from an UNTRAINED encoder (see above)")
-    reporter.info(f"lip features: {', '.join(str(place.artifact('lips', r.split)) for r in run.reports)}")
+    reporter.info(f"lip features: {', '.join(str(place.artifact('lips', r.split, part)) for r in run.reports)}")

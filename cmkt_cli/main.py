@@ -11,6 +11,7 @@ import typer
 from cmkt_cli.options import (FORCE, JOBS, LANGUAGE, MIXES, NOISE, QUIET, SEED, SNR, SOURCES, SPEAKER_REGEX, SPLIT,
                               SPLIT_BY, TRANSCRIPTS, WORKDIR)
 from cmkt_cli.featurize import featurize_command
+from cmkt_cli.merge import merge_command
 from cmkt_cli.session import stage_session
 from cmkt_cli.transcribe import transcribe_command
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
@@ -18,15 +19,17 @@ from pipelines.data.mixing import parse_snrs
 from pipelines.data.splits import parse_fractions
 from pipelines.enhancer import FUSIONS, EnhancerConfig
 from pipelines.errors import BadInput
-from pipelines.inference import SamplingOptions
+from pipelines.inference import SAMPLERS, SamplingOptions
 from pipelines.models import NCSNPP_PRESETS
 from pipelines.text.whisper_engines import DEFAULT_ENGINE, make_engine
+from pipelines.speedups import PRECISIONS
 from pipelines.stages.enhance import EnhanceOptions, enhance_paths, enhance_split
 from pipelines.stages.prepare import PrepareOptions, prepare
 from pipelines.stages.score import score_folders, score_workdir
 from pipelines.stages.featurize_text import TextOptions, featurize_text
 from pipelines.stages.train import TrainOptions, run_folder, train
 from pipelines.stages.transcribe import Transcriber, transcribe_workdir
+from pipelines.training import distributed
 from pipelines.training.loop import LoopOptions
 
 app = typer.Typer(
@@ -132,21 +135,28 @@ LIP_ENCODER = typer.Option("frozen", "--lip-encoder", help="av/avl: 'frozen' (th
                            "'finetune' (train the lip encoder with the model, from the cached mouth crops).")
 LIP_START = typer.Option(None, "--lip-weights", help="With --lip-encoder finetune: LRW weights to start from "
                          "(default: the untrained encoder).")
+GRAD_ACCUM = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimiser step: a step trains on "
+                          "--batch-size x processes (torchrun) x this many crops; docs/distributed.md.")
 RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
 RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
 CKPT = typer.Option(..., "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt).")
-SAMPLER = typer.Option("pc", "--sampler", help="pc (predictor-corrector reverse diffusion) or predictive "
-                                              "(the denoiser alone: one network evaluation).")
+SAMPLER = typer.Option("pc", "--sampler", help="pc (predictor-corrector reverse diffusion), ode (deterministic "
+                                              "probability-flow ODE, Heun: 2 x steps - 1 score evaluations) or "
+                                              "predictive (the denoiser alone: one network evaluation).")
 STEPS = typer.Option(30, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations with ald).")
 CORRECTOR = typer.Option("ald", "--corrector", help="ald (annealed Langevin dynamics) or none.")
 SNR_PC = typer.Option(0.5, "--snr", help="Corrector signal-to-noise ratio.")
 CHUNK = typer.Option(8.0, "--chunk-seconds", min=0.5, help="Longer inputs are enhanced in overlapping chunks.")
+PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 (autocast of the networks; slower on CPUs "
+                                                     "without bf16 units: docs/performance.md).")
+COMPILE = typer.Option(False, "--compile", help="torch.compile the two networks (falls back to eager with a "
+                                                "warning if compiling fails; not faster on CPU: docs/performance.md).")
 
 
 def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device, crop_frames,
                    hop_length, validate_every, val_steps, resume, run_name, force,
                    parametrisation="noise", fusion="none", misalign_shift=0.0, align_weight=None,
-                   adapter_beta=0.1, lip_encoder="frozen", lip_weights=None) -> TrainOptions:
+                   adapter_beta=0.1, lip_encoder="frozen", lip_weights=None, grad_accum=1) -> TrainOptions:
     if preset not in NCSNPP_PRESETS:
         raise BadInput(f"--preset must be one of {', '.join(NCSNPP_PRESETS)}, got {preset!r}")
     if parametrisation not in ("noise", "direct"):
@@ -164,13 +174,13 @@ def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_
         loop=LoopOptions(batch_size=batch_size, learning_rate=lr, crop_frames=crop_frames, max_steps=max_steps, max_epochs=max_epochs,
                          max_time=_parse_duration(max_time), validate_every=validate_every,
                          validation_sampling=SamplingOptions(steps=val_steps), seed=seed,
-                         misalign_shift=misalign_shift),
+                         misalign_shift=misalign_shift, grad_accum=grad_accum),
         run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights)
 
 
 def _sampling(sampler: str, steps: int, corrector: str, snr: float) -> SamplingOptions:
-    if sampler not in ("pc", "predictive"):
-        raise BadInput(f"--sampler must be pc or predictive, got {sampler!r}")
+    if sampler not in SAMPLERS:
+        raise BadInput(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if corrector not in ("ald", "none"):
         raise BadInput(f"--corrector must be ald or none, got {corrector!r}")
     return SamplingOptions(sampler=sampler, steps=steps, corrector=corrector, snr=snr)
@@ -185,16 +195,20 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   score_parametrisation: str = PARAMETRISATION, fusion: str = FUSION,
                   misalign_shift: float = MISALIGN, align_weight: Optional[float] = ALIGN_WEIGHT,
                   adapter_beta: float = ADAPTER_BETA, lip_encoder: str = LIP_ENCODER,
-                  lip_weights: Optional[Path] = LIP_START, workdir: Path = WORKDIR, force: bool = FORCE,
-                  quiet: bool = QUIET) -> None:
-    """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir."""
-    with stage_session(workdir, "train", quiet) as (place, reporter):
+                  lip_weights: Optional[Path] = LIP_START, grad_accum: int = GRAD_ACCUM, workdir: Path = WORKDIR,
+                  force: bool = FORCE, quiet: bool = QUIET) -> None:
+    """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir.
+
+    Runs as it is under torchrun (one process per GPU, or several on CPUs): docs/distributed.md."""
+    follower = distributed.launched_rank() > 0  # rank 0 locks, logs and prints for the whole run
+    with stage_session(workdir, "train", quiet, follower) as (place, reporter):
         options = _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device,
                                  crop_frames, hop_length, validate_every, val_steps, resume, run_name, force,
                                  score_parametrisation, fusion, misalign_shift, align_weight, adapter_beta,
-                                 lip_encoder, lip_weights)
+                                 lip_encoder, lip_weights, grad_accum)
         result = train(place, options, reporter)
-        print_training(reporter.console, result)
+        if not follower:
+            print_training(reporter.console, result)
 
 
 @app.command("enhance")
@@ -212,11 +226,14 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                     face_model: Optional[Path] = typer.Option(None, "--face-model", help="With --video: a MediaPipe "
                                                               "face_landmarker.task (default: the packaged one)."),
                     split: str = typer.Option("test", "--split", help="Without INPUTS: the prepared split."),
+                    precision: str = PRECISION, compiled: bool = COMPILE,
                     workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Enhance noisy speech with a trained checkpoint (no Whisper or BERT involved)."""
     with stage_session(workdir, "enhance", quiet) as (place, reporter):
+        if precision not in PRECISIONS:
+            raise BadInput(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         options = EnhanceOptions(ckpt, _sampling(sampler, steps, corrector, snr), batch_size, chunk_seconds, seed,
-                                 _device_name(device), force, video, lip_weights, face_model)
+                                 _device_name(device), force, video, lip_weights, face_model, precision, compiled)
         if inputs is None:
             report, out_dir = enhance_split(place, split, options, reporter)
         else:
@@ -273,6 +290,7 @@ def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, sn
 
 app.command("transcribe")(transcribe_command)
 app.command("featurize")(featurize_command)
+app.command("merge")(merge_command)
 
 
 if __name__ == "__main__":

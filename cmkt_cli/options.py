@@ -10,6 +10,9 @@ WORKDIR = typer.Option(Path("cmkt_work"), "--workdir", "-w", help="Where artifac
 FORCE = typer.Option(False, "--force", help="Recompute everything instead of reusing cached results.")
 QUIET = typer.Option(False, "--quiet", "-q", help="Only warnings, errors and results.")
 JOBS = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes for per-file work.")
+SHARD = typer.Option(None, "--shard", help="I/N: do only shard I of N (I from 1, e.g. $SLURM_ARRAY_TASK_ID/N), into "
+                                          "its own artifact files; `cmkt merge` joins the N shards (the next stage "
+                                          "also does, by itself).")
 SOURCES = typer.Argument(..., help="DATA in the train/valid/test layout, or folders of clean speech (with --noise).")
 NOISE = typer.Option(None, "--noise", help="Folder of noise recordings to mix with flat clean speech.")
 SNR = typer.Option("-5,0,5", "--snr", help="SNRs in dB to draw from when mixing, comma-separated.")

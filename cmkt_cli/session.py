@@ -7,7 +7,7 @@ Exit codes: 0 done, 2 bad input or usage (one line, no traceback), 1 internal er
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from pipelines.artifacts import Workdir, WorkdirLock
+from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.errors import CmktError
 from pipelines.reporting import Reporter, start_log_file
 
@@ -22,15 +23,36 @@ log = logging.getLogger("cmkt")
 
 
 @contextmanager
-def stage_session(workdir: Path, stage: str, quiet: bool) -> Iterator[tuple[Workdir, Reporter]]:
-    """Hold the workdir for one command and map any failure to a one-line message and an exit code."""
-    reporter = Reporter(quiet=quiet)
+def stage_session(workdir: Path, stage: str, quiet: bool, follower: bool = False) -> Iterator[tuple[Workdir, Reporter]]:
+    """Hold the workdir for one command and map any failure to a one-line message and an exit code.
+
+    `follower`: a process other than rank 0 of a distributed `cmkt train` (torchrun). Rank 0
+    holds the lock, keeps the log and prints for the run; a follower prints only its errors.
+    """
+    with sharded_session(workdir, stage, quiet, None, follower) as (place, reporter, _):
+        yield place, reporter
+
+
+@contextmanager
+def sharded_session(workdir: Path, stage: str, quiet: bool, shard: str | None,
+                    follower: bool = False) -> Iterator[tuple[Workdir, Reporter, Shard]]:
+    """`stage_session` for a command taking `--shard I/N` (parsed here, a bad one exits 2). A shard job holds the
+    workdir shared, so the other shards' jobs run beside it, and its own shard exclusively; it logs to
+    logs/STAGE.shard-I-of-N.log."""
+    reporter = Reporter(quiet=quiet, silent=follower)
     log_path = None
     try:
+        part = Shard.parse(shard) if shard is not None else WHOLE
         place = Workdir(workdir).create()
-        with WorkdirLock(place.lock_file):
-            log_path = start_log_file(place.root, stage)
-            yield place, reporter
+        with ExitStack() as locks:
+            if follower:  # drop its log records rather than let Python print them
+                log.addHandler(logging.NullHandler())
+            else:
+                locks.enter_context(WorkdirLock(place.lock_file, shared=not part.whole))
+                if not part.whole:
+                    locks.enter_context(WorkdirLock(place.shard_lock_file(stage, part)))
+                log_path = start_log_file(place.root, f"{stage}{part.suffix}")
+            yield place, reporter, part
     except CmktError as err:
         log.error("%s", err)
         reporter.console.print(f"[red]error:[/] {escape(str(err))}")

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cmkt_cli.options import FORCE, JOBS, LANGUAGE, QUIET, WORKDIR
-from cmkt_cli.session import stage_session
+from cmkt_cli.options import FORCE, JOBS, LANGUAGE, QUIET, SHARD, WORKDIR
+from cmkt_cli.session import sharded_session
 from cmkt_cli.tables import MAX_FILE_ROWS, print_stage_reports
 from pipelines.stages.transcribe import TranscribeResult, Transcriber, transcribe_files, transcribe_workdir
 from pipelines.text.whisper_engines import DEFAULT_ENGINE, ENGINES, make_engine, parse_option_pairs
@@ -29,18 +29,18 @@ SPLITS = typer.Option(None, "--split", help="Splits of a prepared workdir to tra
 
 def transcribe_command(path: Optional[Path] = PATH, workdir: Path = WORKDIR, engine: str = ENGINE,
                        model: Optional[str] = MODEL, option: List[str] = OPTION, language: str = LANGUAGE,
-                       split: Optional[str] = SPLITS, force: bool = FORCE, quiet: bool = QUIET,
-                       jobs: int = JOBS) -> None:
+                       split: Optional[str] = SPLITS, shard: Optional[str] = SHARD, force: bool = FORCE,
+                       quiet: bool = QUIET, jobs: int = JOBS) -> None:
     """Transcribe clean speech with Whisper (transcripts given with the data are kept as they are)."""
     prepared = path is not None and (path / "manifest.json").is_file()
-    with stage_session(path if prepared else workdir, "transcribe", quiet) as (place, reporter):
+    with sharded_session(path if prepared else workdir, "transcribe", quiet, shard) as (place, reporter, part):
         recogniser = make_engine(engine, model, parse_option_pairs(option), workers=jobs)
         transcriber = Transcriber(recogniser, language, reporter)
         if path is None or prepared:
             splits = [s.strip() for s in split.split(",") if s.strip()] if split else None
-            result = transcribe_workdir(place, splits, transcriber, force, reporter)
+            result = transcribe_workdir(place, splits, transcriber, force, reporter, part)
         else:
-            result = transcribe_files(place, path, transcriber, force, reporter)
+            result = transcribe_files(place, path, transcriber, force, reporter, part)
         _print(reporter.console, result)
         if any(r.failed for r in result.reports):
             raise typer.Exit(2)

@@ -15,12 +15,18 @@ import numpy as np
 import torch
 
 from pipelines.enhancer import SpeechEnhancer
+from pipelines.speedups import autocast
 from pipelines.video.lip_features import LipTrack, video_context
+
+
+SAMPLERS = ("pc", "ode", "predictive")
 
 
 @dataclass(frozen=True)
 class SamplingOptions:
-    sampler: str = "pc"  # "pc" (predictor-corrector reverse diffusion) or "predictive" (denoiser only)
+    # "pc" (predictor-corrector reverse diffusion), "ode" (probability-flow ODE, deterministic) or
+    # "predictive" (denoiser only); `corrector` and `snr` are PC's
+    sampler: str = "pc"
     steps: int = 30
     corrector: str = "ald"
     snr: float = 0.5
@@ -28,7 +34,16 @@ class SamplingOptions:
     def sampler_kwargs(self) -> dict:
         if self.sampler == "pc":
             return {"num_steps": self.steps, "corrector": self.corrector, "snr": self.snr}
+        if self.sampler == "ode":
+            return {"num_steps": self.steps}
         return {}
+
+    @property
+    def tag(self) -> str:
+        """A short name for outputs: 'pc30ald', 'ode10', 'predictive'."""
+        if self.sampler == "pc":
+            return f"pc{self.steps}{self.corrector}"
+        return f"ode{self.steps}" if self.sampler == "ode" else self.sampler
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,11 +75,13 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
                        batch_size: int = 4, chunk_seconds: float = 8.0, overlap_seconds: float = 0.5,
                        sample_rate: int = 16_000, seed: int = 0,
                        on_batch: Callable[[int], None] | None = None,
-                       lips: list[LipTrack | None] | None = None) -> tuple[list[np.ndarray], int]:
+                       lips: list[LipTrack | None] | None = None,
+                       precision: str = "fp32") -> tuple[list[np.ndarray], int]:
     """Enhance float32 recordings (16 kHz mono, non-silent); returns outputs and the network evaluations used.
 
     `lips`: each recording's lip embeddings, for av/avl models (each chunk gets the frames
-    inside it); None, or None for a recording, enhances it without video.
+    inside it); None, or None for a recording, enhances it without video. `precision`:
+    "bf16" runs the networks under bf16 autocast (pipelines/speedups.py).
     """
     device = next(model.parameters()).device
     chunk = max(int(chunk_seconds * sample_rate), 1)
@@ -86,8 +103,9 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
                 windows = [(c.start / sample_rate, (c.stop - c.start) / sample_rate) for c in batch]
                 video = video_context([lips[c.recording] for c in batch], windows, (model.config.visual_dim,))
                 video = {name: value.to(device) for name, value in video.items()}
-            enhanced, nfe = model.enhance(noisy.to(device), options.sampler, generator, video,
-                                          **options.sampler_kwargs())
+            with autocast(device, precision):
+                enhanced, nfe = model.enhance(noisy.to(device), options.sampler, generator, video,
+                                              **options.sampler_kwargs())
             evaluations += nfe
             enhanced = enhanced.float().cpu().numpy()
             for row, c in enumerate(batch):

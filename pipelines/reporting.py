@@ -26,10 +26,15 @@ log = logging.getLogger("cmkt")
 
 
 class Reporter:
-    """Messages to the terminal (unless quiet) and to the log file (always)."""
+    """Messages to the terminal (unless quiet) and to the log file (always).
 
-    def __init__(self, quiet: bool = False, console: Console | None = None):
-        self.quiet = quiet
+    `silent` also keeps warnings off the terminal: the ranks other than 0 of a distributed
+    run, which rank 0 speaks for (their errors are still printed, by the caller).
+    """
+
+    def __init__(self, quiet: bool = False, console: Console | None = None, silent: bool = False):
+        self.quiet = quiet or silent
+        self.silent = silent
         self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self._said_once: set[str] = set()
 
@@ -40,7 +45,8 @@ class Reporter:
 
     def warn(self, message: str) -> None:
         log.warning(message)
-        self.console.print(f"[yellow]warning:[/] {message}")
+        if not self.silent:
+            self.console.print(f"[yellow]warning:[/] {message}")
 
     def once(self, key: str, message: str) -> None:
         """Say something once per run (e.g. 'converted to 16 kHz mono'), however many files trigger it."""

@@ -60,6 +60,19 @@ def cmkt_subprocess(*args: str, **kwargs) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """A prepared workdir for training tests: six 1 s speech-like files mixed with noise, 4 train and 2 valid."""
+    root = tmp_path_factory.mktemp("train")
+    for k in range(6):
+        write_wav(root / "clean" / f"u{k}.wav", speech_like(1.0, seed=k))
+    write_wav(root / "noise" / "n.wav", (0.05 * np.random.default_rng(0).standard_normal(80_000)).astype(np.float32))
+    result = run_cli("prepare", root / "clean", "--noise", root / "noise", "--split", "0.7,0.3,0", "--split-by",
+                     "file", "-w", root / "w", "-q")
+    assert result.exit_code == 0, result.output
+    return root / "w"
+
+
 @pytest.fixture
 def flat_corpus(tmp_path: Path) -> tuple[Path, Path]:
     """Six clean 'speakers' (two files each) and two noise files, one shorter than the speech."""

@@ -1,4 +1,5 @@
-"""`cmkt enhance`: any length in, same length and rate out, cached reruns, bounded chunks, bad checkpoints."""
+"""`cmkt enhance`: any length in, same length and rate out, cached reruns, bounded chunks, bad checkpoints,
+samplers and how the networks run (precision, compile)."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,8 @@ import soundfile as sf
 import torch
 
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
-from pipelines.inference import plan_chunks
+from pipelines.inference import SamplingOptions, plan_chunks
+from pipelines.stages.enhance import EnhanceOptions, output_name
 from pipelines.training.checkpoint import TrainingState, save_checkpoint
 from tests.conftest import run_cli, speech_like, write_wav
 
@@ -100,3 +102,51 @@ def test_chunks_cover_every_sample_and_stay_bounded(length):
         covered[c.start:c.stop] = True
     assert covered.all()
     assert all(b.start < a.stop for a, b in zip(chunks, chunks[1:]))  # neighbours overlap
+
+
+def test_ode_sampler_through_the_cli_is_reproducible_and_named(tmp_path, checkpoint):
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    outputs = []
+    for k in range(2):
+        result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / f"out{k}", "--ckpt", checkpoint, "--sampler",
+                         "ode", "--steps", "2", "--seed", "7", "-w", tmp_path / f"w{k}")
+        assert result.exit_code == 0, result.output
+        outputs.append(sf.read(tmp_path / f"out{k}" / "a.wav")[0])
+    np.testing.assert_array_equal(*outputs)
+    assert np.std(outputs[0]) > 0
+    names = {output_name(EnhanceOptions(checkpoint, SamplingOptions(sampler, 10), precision=precision))
+             for sampler, precision in (("ode", "fp32"), ("pc", "fp32"), ("predictive", "fp32"), ("ode", "bf16"))}
+    assert names == {"run-ode10", "run-pc10ald", "run-predictive", "run-ode10-bf16"}
+
+
+def test_precision_and_compile_join_the_cache_key(tmp_path, checkpoint, monkeypatch):
+    """Outputs made in bf16 or compiled are not taken for fp32 ones (nor the reverse); a compile that fails
+    when first run falls back to eager with one warning and the eager result."""
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    args = ["enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", checkpoint, "--sampler", "predictive",
+            "-w", tmp_path / "w"]
+    assert "0 cached, 1 computed" in run_cli(*args).output
+    eager = sf.read(tmp_path / "out" / "a.wav")[0]
+    bf16 = run_cli(*args, "--precision", "bf16")
+    assert bf16.exit_code == 0 and "0 cached, 1 computed" in bf16.output
+    assert np.max(np.abs(sf.read(tmp_path / "out" / "a.wav")[0] - eager)) < 0.05 * np.max(np.abs(eager))
+
+    def broken_compile(function, **_):
+        def run(*args, **kwargs):
+            raise RuntimeError("no C compiler\nsecond line")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    compiled = run_cli(*args, "--compile")
+    assert compiled.exit_code == 0 and "0 cached, 1 computed" in compiled.output
+    assert compiled.output.count("torch.compile failed (RuntimeError: no C compiler)") == 1
+    np.testing.assert_array_equal(sf.read(tmp_path / "out" / "a.wav")[0], eager)
+    assert "1 cached, 0 computed" in run_cli(*args, "--compile").output
+
+
+@pytest.mark.parametrize("option", [["--sampler", "euler"], ["--precision", "fp16"]])
+def test_unknown_sampler_or_precision_is_a_one_line_error(tmp_path, checkpoint, option):
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", checkpoint, *option,
+                     "-w", tmp_path / "w")
+    assert result.exit_code == 2 and option[1] in result.output and "Traceback" not in result.output

@@ -1,25 +1,11 @@
 """`cmkt train`: checkpoints and logs, refusing to overwrite, and resume == uninterrupted (deterministic on CPU)."""
 
-import numpy as np
-import pytest
 import torch
 
-from tests.conftest import run_cli, speech_like, write_wav
+from tests.conftest import run_cli
 
 FAST = ["--preset", "small", "--batch-size", "2", "--crop-frames", "16", "--validate-every", "1000",
         "--val-steps", "1", "--lr", "1e-3", "-q"]
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    for k in range(6):
-        write_wav(root / "clean" / f"u{k}.wav", speech_like(1.0, seed=k))
-    write_wav(root / "noise" / "n.wav", (0.05 * np.random.default_rng(0).standard_normal(80_000)).astype(np.float32))
-    result = run_cli("prepare", root / "clean", "--noise", root / "noise", "--split", "0.7,0.3,0", "--split-by",
-                     "file", "-w", root / "w", "-q")
-    assert result.exit_code == 0, result.output
-    return root / "w"
 
 
 def _weights(path):

@@ -12,6 +12,11 @@ end of a run `commit` builds a new artifact from the committed entries and the p
 ones, and renames it over the old one (atomic again). A run killed at any point leaves
 the old artifact intact plus every item it finished; the rerun finds those items
 cached and commits them.
+
+Shards. A `--shard I/N` job's store writes its own file and pending folder
+(`STAGE_SPLIT.shard-I-of-N.h5`), so concurrent shard jobs never touch each other's files;
+`merge.py` joins them. The whole corpus's store starts from the merge of a complete set of
+shards when there is one, so an unsharded rerun reuses their items.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import h5py
 import numpy as np
 
 from pipelines import __version__
+from pipelines.artifacts.merge import current_artifact
+from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput
 
@@ -64,14 +71,17 @@ def _canonical_json(value: Any) -> str:
 class ArtifactStore:
     """Writes one stage's per-utterance results for one split, crash-safely, with caching."""
 
-    def __init__(self, workdir: Workdir, stage: str, split: str, config: Mapping[str, Any], force: bool = False):
+    def __init__(self, workdir: Workdir, stage: str, split: str, config: Mapping[str, Any], force: bool = False,
+                 shard: Shard = WHOLE):
         self.workdir = workdir.create()
         self.stage, self.split = stage, split
         self.config = dict(config)
         self.config_hash = config_hash(self.config)
         self.force = force
-        self.path = workdir.artifact(stage, split)
-        self.pending_dir = workdir.pending(stage, split)
+        self.path = workdir.artifact(stage, split, shard)
+        self.pending_dir = workdir.pending(stage, split, shard)
+        if shard.whole:
+            current_artifact(workdir, stage, split)
         self._committed = self._read_committed_keys()
         self._pending = self._read_pending_keys()
         self._wanted: dict[str, str] = {}
@@ -127,10 +137,10 @@ class ArtifactStore:
                     key = self._wanted[uid]
                     if self._pending.get(uid) == key:
                         with h5py.File(self.pending_dir / f"{uid}.{key}.h5", "r") as item:
-                            _copy_root(item, out.create_group(uid))
+                            _copy_group(item, out.create_group(uid))
                         written[uid] = key
                     elif old is not None and self._committed.get(uid) == key:
-                        old.copy(old[uid], out, name=uid)
+                        _copy_group(old[uid], out.create_group(uid))
                         written[uid] = key
         finally:
             if old is not None:
@@ -174,9 +184,10 @@ class ArtifactStore:
 
 
 def open_artifact(workdir: Workdir, stage: str, split: str) -> h5py.File:
-    """Open a committed artifact for reading, with a clear error when the stage has not run."""
-    path = workdir.artifact(stage, split)
-    if not path.exists():
+    """Open a committed artifact for reading (merged from its shards if need be), with a clear error when the
+    stage has not run."""
+    path = current_artifact(workdir, stage, split)
+    if path is None:
         raise BadInput(f"no {stage} artifact for split '{split}' in {workdir.root}: run `cmkt {stage}` first")
     return h5py.File(path, "r")
 
@@ -195,9 +206,14 @@ def _write_attrs(target: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
         target.attrs[name] = "" if value is None else value
 
 
-def _copy_root(source: h5py.File, target: h5py.Group) -> None:
-    for name in source:
-        source.copy(source[name], target, name=name)
+def _copy_group(source: h5py.Group, target: h5py.Group) -> None:
+    """Datasets and attributes. A virtual dataset (of a merge of shards) is copied as data, so the new artifact
+    stands alone: it no longer records the shard files it would read, so nothing would notice them gone."""
+    for name, dataset in source.items():
+        if dataset.is_virtual:
+            target.create_dataset(name, data=dataset[()], dtype=dataset.dtype)
+        else:
+            source.copy(dataset, target, name=name)
     for name, value in source.attrs.items():
         target.attrs[name] = value
 

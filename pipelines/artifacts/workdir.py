@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.artifacts.shards import WHOLE, Shard
+
 
 @dataclass(frozen=True)
 class Workdir:
@@ -25,12 +27,12 @@ class Workdir:
     def artifacts(self) -> Path:
         return self.root / "artifacts"
 
-    def artifact(self, stage: str, split: str) -> Path:
-        return self.artifacts / f"{stage}_{split}.h5"
+    def artifact(self, stage: str, split: str, shard: Shard = WHOLE) -> Path:
+        return self.artifacts / f"{stage}_{split}{shard.suffix}.h5"
 
-    def pending(self, stage: str, split: str) -> Path:
-        """Items finished by a run that has not been committed into the artifact yet."""
-        return self.artifacts / f".{stage}_{split}.pending"
+    def pending(self, stage: str, split: str, shard: Shard = WHOLE) -> Path:
+        """Items finished by a run that has not been committed into the artifact yet (one folder per shard)."""
+        return self.artifacts / f".{stage}_{split}{shard.suffix}.pending"
 
     def reports(self, stage: str) -> Path:
         return self.root / "reports" / stage
@@ -38,6 +40,10 @@ class Workdir:
     @property
     def lock_file(self) -> Path:
         return self.root / ".cmkt.lock"
+
+    def shard_lock_file(self, command: str, shard: Shard) -> Path:
+        """Held by the one job running this shard of this command (shard jobs share `lock_file`)."""
+        return self.root / f".cmkt.{command}{shard.suffix}.lock"
 
     def create(self) -> "Workdir":
         self.artifacts.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Reverse-process samplers, selectable by name (`build_sampler("pc", sde, num_steps=30)`).
+"""Reverse-process samplers, selectable by name (`build_sampler("pc", sde, num_steps=30)`): "pc"
+(stochastic, the paper's), "ode" (deterministic probability flow) and "predictive" (no diffusion).
 
 Every sampler is called as `sampler(score_fn, y_hat, generator=None, progress=None)` and
 returns (x0_estimate, number_of_score_network_evaluations). `score_fn(x, y_hat, t)` maps a
@@ -39,8 +40,30 @@ def build_sampler(name: str, sde: OUVESDE, **options: Any) -> Sampler:
     return SAMPLERS.build(name, sde, **options)
 
 
+class _ReverseTimeGrid:
+    """What the PC and ODE samplers share: `num_steps` times on linspace(T, t_eps) and the prior.
+
+    Both start from `sde.prior_sample` (x_T ~ y_hat + std(T) z), so a seeded generator makes
+    either reproducible. The per-item time tensors are built once per call, not at every step.
+    """
+
+    def __init__(self, sde: OUVESDE, num_steps: int) -> None:
+        if num_steps < 1:
+            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        self.sde = sde
+        self.num_steps = num_steps
+
+    def timesteps(self) -> list[float]:
+        return torch.linspace(self.sde.T, self.sde.t_eps, self.num_steps, dtype=torch.float64).tolist()
+
+    def _batch_times(self, y_hat: Tensor) -> Tensor:
+        """(num_steps, B): row i holds the i-th time for every batch item, on y_hat's device."""
+        times = torch.tensor(self.timesteps(), dtype=y_hat.real.dtype, device=y_hat.device)
+        return times[:, None].expand(-1, y_hat.shape[0])
+
+
 @register_sampler("pc")
-class PredictorCorrectorSampler:
+class PredictorCorrectorSampler(_ReverseTimeGrid):
     """Predictor-Corrector sampling (Song et al. 2021) as used by SGMSE.
 
     At each of `num_steps` times on linspace(T, t_eps) it runs `corrector_steps` annealed
@@ -53,12 +76,9 @@ class PredictorCorrectorSampler:
     def __init__(
         self, sde: OUVESDE, num_steps: int = 30, corrector: str = "ald", corrector_steps: int = 1, snr: float = 0.5
     ) -> None:
-        if num_steps < 1:
-            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        super().__init__(sde, num_steps)
         if corrector not in ("ald", "none"):
             raise ValueError(f"corrector must be 'ald' or 'none', got {corrector!r}")
-        self.sde = sde
-        self.num_steps = num_steps
         self.corrector = corrector
         self.corrector_steps = corrector_steps if corrector == "ald" else 0
         self.snr = snr
@@ -67,9 +87,6 @@ class PredictorCorrectorSampler:
     def evaluations(self) -> int:
         """Score network evaluations per call."""
         return self.num_steps * (self.corrector_steps + 1)
-
-    def timesteps(self) -> list[float]:
-        return torch.linspace(self.sde.T, self.sde.t_eps, self.num_steps, dtype=torch.float64).tolist()
 
     def step_size(self) -> float:
         return (self.sde.T - self.sde.t_eps) / max(self.num_steps - 1, 1)
@@ -85,8 +102,7 @@ class PredictorCorrectorSampler:
         x = self.sde.prior_sample(y_hat, generator)
         x_mean = x
         nfe = 0
-        for step, t_value in enumerate(self.timesteps()):
-            t = torch.full((y_hat.shape[0],), t_value, dtype=y_hat.real.dtype, device=y_hat.device)
+        for step, t in enumerate(self._batch_times(y_hat)):
             for _ in range(self.corrector_steps):
                 x = self._langevin_step(x, score_fn(x, y_hat, t), t, generator)
                 nfe += 1
@@ -101,6 +117,50 @@ class PredictorCorrectorSampler:
         """x + eps score + sqrt(2 eps) z, eps = 2 (snr std(t))^2: fixes the target signal-to-noise ratio."""
         eps = per_item(2.0 * (self.snr * self.sde.std(t)).square(), x)
         return x + eps * score + torch.sqrt(2.0 * eps) * complex_normal(x, generator)
+
+
+@register_sampler("ode")
+class ProbabilityFlowSampler(_ReverseTimeGrid):
+    """Deterministic sampling along the probability-flow ODE dx = [f(x, t) - g(t)^2 score / 2] dt.
+
+    The ODE has the reverse SDE's marginals without its noise, so a 2nd-order solver can take
+    large steps. Heun's method runs between consecutive times of PC's grid linspace(T, t_eps,
+    num_steps); the last step, from t_eps to 0, is an Euler step because the score is singular
+    at t = 0 (as in Karras et al. 2022, whose last step also ends at zero noise). Score
+    evaluations: 2 (num_steps - 1) + 1. The prior sample is the only randomness.
+    """
+
+    def __init__(self, sde: OUVESDE, num_steps: int = 10) -> None:
+        super().__init__(sde, num_steps)
+
+    @property
+    def evaluations(self) -> int:
+        """Score network evaluations per call."""
+        return 2 * self.num_steps - 1
+
+    def __call__(
+        self,
+        score_fn: ScoreFn,
+        y_hat: Tensor,
+        generator: torch.Generator | None = None,
+        progress: ProgressFn | None = None,
+    ) -> tuple[Tensor, int]:
+        def slope(x: Tensor, t: Tensor) -> Tensor:
+            return self.sde.ode_drift(x, y_hat, t, score_fn(x, y_hat, t))
+
+        grid, times = self.timesteps(), self._batch_times(y_hat)
+        x = self.sde.prior_sample(y_hat, generator)
+        for step in range(self.num_steps):
+            here = slope(x, times[step])
+            if step + 1 < self.num_steps:  # Heun: Euler guess, then the mean of the two slopes
+                dt = grid[step + 1] - grid[step]
+                guess = x + dt * here
+                x = x + 0.5 * dt * (here + slope(guess, times[step + 1]))
+            else:
+                x = x - grid[step] * here
+            if progress is not None:
+                progress(step + 1, self.num_steps)
+        return x, self.evaluations
 
 
 @register_sampler("predictive")

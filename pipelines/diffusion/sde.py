@@ -118,3 +118,8 @@ class OUVESDE:
         g = per_item(g, x)
         x_mean = x - (drift - g.square() * score) * dt
         return x_mean + g * math.sqrt(dt) * z, x_mean
+
+    def ode_drift(self, x: Tensor, y: Tensor, t: Tensor, score: Tensor) -> Tensor:
+        """dx/dt = f - g^2 score / 2 of the probability-flow ODE, whose solutions have this SDE's marginals."""
+        drift, g = self.sde(x, y, t)
+        return drift - 0.5 * per_item(g, x).square() * score

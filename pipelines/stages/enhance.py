@@ -1,8 +1,9 @@
 """`cmkt enhance`: noisy files (or a prepared split) in, enhanced WAVs out, with a trained checkpoint.
 
 Outputs keep each input's length and sample rate (mono). Results are cached in the
-artifact store keyed by the input, the checkpoint and the sampling options, so a
-rerun only enhances new or changed files (and rewrites any output file that went missing).
+artifact store keyed by the input, the checkpoint, the sampling options and how the networks
+ran (`--precision`, `--compile`), so a rerun only enhances new or changed files (and
+rewrites any output file that went missing).
 
 Audio-visual checkpoints (modality av, avl) also take the speaker's lips: for a prepared
 split, the cached `featurize --lips` embeddings; for files, `--video` (a file, or a
@@ -29,6 +30,7 @@ from pipelines.data.manifest import read_manifest, safe_id
 from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.reporting import Reporter
+from pipelines.speedups import compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
 from pipelines.training.checkpoint import load_for_inference
 from pipelines.stages.featurize_lips import check_lip_encoder, lip_track
@@ -49,6 +51,16 @@ class EnhanceOptions:
     video: Path | None = None  # a video file, or a folder of videos matched to the inputs by stem
     lip_weights: Path | None = None  # the LRW weights the checkpoint's lip embeddings were made with
     face_model: Path | None = None
+    precision: str = "fp32"  # or "bf16" (autocast); pipelines/speedups.py
+    compile: bool = False  # torch.compile the two U-Nets
+
+    def cache_key(self, checkpoint_checksum: str) -> dict:
+        """What makes an output: the networks' precision and compilation only when not the defaults, so outputs
+        cached before these options existed stay valid."""
+        speed = {k: v for k, v in (("precision", self.precision), ("compile", self.compile))
+                 if v != getattr(EnhanceOptions, k)}
+        return {"checkpoint": checkpoint_checksum, "sampling": self.sampling.to_dict(), "seed": self.seed,
+                "chunk_seconds": self.chunk_seconds, **speed}
 
 
 @dataclass
@@ -100,24 +112,25 @@ def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporte
 
 
 def output_name(options: EnhanceOptions) -> str:
-    """e.g. 'a-small-seed0-pc30ald' from the checkpoint's run folder and the sampler."""
-    sampling = options.sampling
-    tag = "predictive" if sampling.sampler == "predictive" else f"pc{sampling.steps}{sampling.corrector}"
-    return safe_id(f"{options.checkpoint.resolve().parent.name}-{tag}")
+    """e.g. 'a-small-seed0-pc30ald', 'a-small-seed0-ode10-bf16' from the checkpoint's run folder, the sampler and
+    a non-default precision (compiling changes only rounding, so it shares the folder)."""
+    precision = "" if options.precision == "fp32" else f"-{options.precision}"
+    return safe_id(f"{options.checkpoint.resolve().parent.name}-{options.sampling.tag}{precision}")
 
 
 def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: EnhanceOptions,
              reporter: Reporter, split: str | None = None) -> StageReport:
     """`split`: the prepared split the recordings come from (None: files)."""
     model = load_for_inference(options.checkpoint, torch.device(options.device))
+    if options.compile:
+        compile_networks(model, reporter.warn)
     if model.config.uses_video:
         _attach_lips(workdir, split, recordings, model.config, options, reporter)
     elif options.video is not None:
         reporter.warn(f"{options.checkpoint} is an audio-only model: --video is not used")
     kind = "rois" if model.config.lip_finetune else "embeddings"
-    config = {"checkpoint": file_checksum(options.checkpoint), "sampling": options.sampling.to_dict(),
-              "seed": options.seed, "chunk_seconds": options.chunk_seconds}
-    store = ArtifactStore(workdir, STAGE, name, config, force=options.force)
+    store = ArtifactStore(workdir, STAGE, name, options.cache_key(file_checksum(options.checkpoint)),
+                          force=options.force)
     report = StageReport(STAGE, name)
     todo = uncached(store, recordings, report)
     with committing(store, report), reporter.progress(len(todo), f"enhance {name}") as bar:
@@ -193,7 +206,8 @@ def _enhance_group(model, group: list[Recording], options: EnhanceOptions, store
         reporter.warn(f"{silent.uid}: input is silent; written unchanged")
     lips = [model.embed_track(r.lips) for r in audible] if model.config.uses_video else None
     outputs, _ = enhance_recordings(model, [r.samples for r in audible], options.sampling, options.batch_size,
-                                    options.chunk_seconds, seed=options.seed, lips=lips) if audible else ([], 0)
+                                    options.chunk_seconds, seed=options.seed, lips=lips,
+                                    precision=options.precision) if audible else ([], 0)
     enhanced = dict(zip((r.uid for r in audible), outputs))
     for recording in group:
         samples = enhanced.get(recording.uid, recording.samples)

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 
+from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.artifacts.store import ArtifactStore, file_checksum, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.data.manifest import chosen_splits, read_manifest
@@ -54,6 +56,7 @@ class LipOptions:
     preview: bool = False
     jobs: int = 1
     force: bool = False
+    shard: Shard = WHOLE  # --shard I/N: only this shard's utterances, into its own artifact file
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,8 @@ def featurize_lips(workdir: Workdir, options: LipOptions, reporter: Reporter) ->
     run = LipRun(reports=[], encoder=encoder)
     stores, todo = {}, []
     for split in splits:
-        store = ArtifactStore(workdir, STAGE, split, config, force=options.force)
-        ours = [u for u in utterances if u.split == split]
+        store = ArtifactStore(workdir, STAGE, split, config, force=options.force, shard=options.shard)
+        ours = [u for u in utterances if u.split == split and options.shard.owns(u.id)]
         report = StageReport(STAGE, split, skipped=[(u.id, NO_VIDEO) for u in ours if not u.video_path])
         tasks = [ClipTask(u.id, split, file_checksum(Path(u.video_path)) if Path(u.video_path).is_file() else MISSING,
                           u.video_path, str(face_model), weights, threads) for u in ours if u.video_path]
@@ -142,11 +145,11 @@ def featurize_lips(workdir: Workdir, options: LipOptions, reporter: Reporter) ->
     run.wall_seconds = time.perf_counter() - started
     if options.preview:
         for split in splits:
-            write_previews(workdir, split, reporter)
+            write_previews(workdir, split, reporter, options.shard)
     without = sum(len(r.skipped) for r in run.reports)
     if without:
         reporter.warn(f"{without} utterances without a video: no lip features (they can train audio-only)")
-    if workdir.artifact(STAGE, "train").exists():
+    if options.shard.whole and workdir.artifact(STAGE, "train").exists():  # a shard has only part of the train split
         run.normalisation = roi_normalisation(workdir)
     return run
 
@@ -248,12 +251,13 @@ def roi_normalisation(workdir: Workdir) -> tuple[float, float]:
     return mean, float(np.sqrt(max(total_sq / count - mean ** 2, 0.0)))
 
 
-def write_previews(workdir: Workdir, split: str, reporter: Reporter) -> Path:
-    """A contact sheet PNG per utterance in WORKDIR/reports/lips/SPLIT/ID.png."""
+def write_previews(workdir: Workdir, split: str, reporter: Reporter, shard: Shard = WHOLE) -> Path:
+    """A contact sheet PNG per utterance (of the shard) in WORKDIR/reports/lips/SPLIT/ID.png."""
     folder = workdir.reports(STAGE) / split
-    if not workdir.artifact(STAGE, split).exists():
+    path = workdir.artifact(STAGE, split, shard)
+    if not path.exists():
         return folder
-    with open_artifact(workdir, STAGE, split) as artifact:
+    with h5py.File(path, "r") as artifact:
         for uid, group in artifact.items():
             write_contact_sheet(folder / f"{uid}.png", group["rois"][()])
     reporter.info(f"mouth crop previews: {folder}")

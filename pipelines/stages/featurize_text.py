@@ -3,7 +3,8 @@
 The text comes from the `transcribe` artifact when there is one (with Whisper's segment
 times), else from the manifest's transcript column. Utterances without a transcript get
 no entry and train without the CMKT loss. Transcripts are run in batches of similar
-token count, so padding costs little; the results equal one-at-a-time runs.
+token count, so padding costs little; the results equal one-at-a-time runs. With
+`--shard I/N` a job featurises only its shard's utterances, into its own artifact file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+from pipelines.artifacts.merge import current_artifact
+from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.artifacts.store import ArtifactStore, combine_checksums, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.data.manifest import Utterance, chosen_splits, read_manifest
@@ -32,6 +35,7 @@ class TextOptions:
     splits: list[str] | None = None  # None: every split in the manifest
     batch_size: int = 32
     force: bool = False
+    shard: Shard = WHOLE
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,9 @@ def featurize_text(workdir: Workdir, options: TextOptions, reporter: Reporter) -
     """Featurise every transcribed utterance of the chosen splits; one report per split."""
     utterances = read_manifest(workdir)
     splits = chosen_splits(utterances, options.splits)
-    work = {split: _transcripts(workdir, split, [u for u in utterances if u.split == split]) for split in splits}
-    transcribed = any(workdir.artifact("transcribe", split).exists() for split in splits)
+    ours = [u for u in utterances if options.shard.owns(u.id)]
+    work = {split: _transcripts(workdir, split, [u for u in ours if u.split == split]) for split in splits}
+    transcribed = any(current_artifact(workdir, "transcribe", split) is not None for split in splits)
     if not transcribed and not any(found for found, _ in work.values()):
         raise BadInput(f"no transcripts in {workdir.root}: run `cmkt transcribe` or `cmkt prepare --transcripts TSV`")
     model = load_text_model(options.model)
@@ -70,7 +75,7 @@ def _transcripts(workdir: Workdir, split: str, utterances: list[Utterance]
                  ) -> tuple[list[Transcript], list[tuple[str, str]]]:
     """(utterances with text, (id, reason) of those without): the transcribe artifact first, then the manifest."""
     found, missing = [], []
-    transcribed = workdir.artifact("transcribe", split).exists()
+    transcribed = current_artifact(workdir, "transcribe", split) is not None
     with open_artifact(workdir, "transcribe", split) if transcribed else nullcontext({}) as artifact:
         for utterance in utterances:
             try:
@@ -97,7 +102,7 @@ def _transcript(utterance: Utterance, artifact: h5py.File | dict) -> Transcript:
 
 def _featurize_split(workdir: Workdir, split: str, found: list[Transcript], missing: list[tuple[str, str]],
                      model: TextModel, options: TextOptions, reporter: Reporter) -> StageReport:
-    store = ArtifactStore(workdir, STAGE, split, model.identity(), force=options.force)
+    store = ArtifactStore(workdir, STAGE, split, model.identity(), force=options.force, shard=options.shard)
     report = StageReport(STAGE, split, skipped=list(missing))
     todo = [(item, model.encode(item.text)) for item in uncached(store, found, report)]
     for item, encoding in todo:

@@ -4,6 +4,9 @@ A run lives in WORKDIR/train/RUN/ (last.ckpt, best.ckpt, metrics.csv, tensorboar
 curves.png). Starting a run where one exists is refused unless --resume (continue
 from last.ckpt, e.g. with a larger --max-steps) or --force (start over), so finished
 training is never overwritten by accident.
+
+Under torchrun every process runs `train`; rank 0 prepares the run folder and writes
+everything in it (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pipelines.artifacts.store import file_checksum
 from pipelines.models.lip_resnet import EMBEDDING_DIM, LipResNet, initial_encoder
 from pipelines.stages.featurize_lips import UNTRAINED, roi_normalisation
 from pipelines.video.lip_features import LipFeatureSet, load_lip_features
+from pipelines.training import distributed
 from pipelines.training.checkpoint import TrainingState, read_checkpoint
 from pipelines.training.data import WaveformPairs
 from pipelines.training.loop import LoopOptions, Trainer
@@ -66,18 +70,27 @@ def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainR
         raise BadInput(f"lips and text together are --modality avl (with --fusion {options.model.fusion})")
     if not any(v is not None for v in (options.loop.max_steps, options.loop.max_epochs, options.loop.max_time)):
         raise BadInput("give a stopping rule: --max-steps, --max-epochs and/or --max-time")
+    with distributed.process_group(_device(options.device)) as device:
+        return _train(workdir, options, reporter, device)
+
+
+def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: torch.device) -> TrainResult:
     folder = run_folder(workdir, options)
     last = folder / "last.ckpt"
     if last.exists() and not (options.resume or options.force):
         raise BadInput(f"{folder} already holds a training run: --resume to continue it, --force to start over")
-    if options.force and folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main():
+        if options.force and folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+    distributed.barrier()  # the other ranks read the run folder once rank 0 has prepared it
     _seed_everything(options.loop.seed)
-    device = _device(options.device)
     payload = read_checkpoint(last) if options.resume and last.exists() else None
     config = EnhancerConfig.from_dict(payload["config"]) if payload else options.model
     pairs = WaveformPairs(workdir, "train")
+    if len(pairs) < distributed.world_size():
+        raise BadInput(f"the training split has {len(pairs)} utterances, fewer than the {distributed.world_size()} "
+                       "processes: start fewer")
     text = _text_features(workdir, config, pairs, reporter)
     lips = _lip_features(workdir, config, pairs, reporter)
     start_encoder = _fine_tuned_encoder(workdir, config, options.lip_weights, reporter) if payload is None else None
@@ -88,11 +101,12 @@ def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainR
     if payload:
         trainer.load(payload)
         reporter.info(f"resuming {folder.name} from step {trainer.state.step}")
-    (folder / "config.json").write_text(json.dumps({"model": config.to_dict(), "device": str(device)}, indent=1))
+    if distributed.is_main():
+        (folder / "config.json").write_text(json.dumps({"model": config.to_dict(), "device": str(device)}, indent=1))
     parameters, inference_parameters = count_parameters(model), count_parameters(model, inference_only=True)
     reporter.info(f"training {config.preset}, fusion {config.fusion} ({parameters / 1e6:.2f} M parameters: denoiser "
                   f"+ score network; {inference_parameters / 1e6:.2f} M at inference) on {len(trainer.train)} "
-                  f"utterances, {device}")
+                  f"utterances, {_where(device, options.loop)}")
     state = trainer.run(resume=payload is not None)
     return TrainResult(folder, state, parameters, inference_parameters)
 
@@ -179,6 +193,16 @@ def _validation(workdir: Workdir) -> WaveformPairs | None:
         return WaveformPairs(workdir, "valid")
     except BadInput:
         return None
+
+
+def _where(device: torch.device, loop: LoopOptions) -> str:
+    """The device, and how a step's crops add up when there is more to it than one batch."""
+    ranks = distributed.world_size()
+    where = f"{device}" if ranks == 1 else f"{ranks} processes ({device.type})"
+    if ranks * loop.grad_accum == 1:
+        return where
+    return (f"{where}; {loop.batch_size * ranks * loop.grad_accum} crops per step ({loop.batch_size} per batch x "
+            f"{ranks} processes x {loop.grad_accum} accumulated)")
 
 
 def _device(name: str) -> torch.device:

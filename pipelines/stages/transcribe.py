@@ -4,7 +4,8 @@ Two inputs: a prepared workdir (the `clean` waveform of every utterance of the c
 splits) or a folder of audio/video files (artifact split `files`, plus a TSV that
 `cmkt prepare --transcripts` reads). Transcripts the data came with are kept, not
 recomputed. The model is loaded once, only if something needs Whisper, and a clean
-recording shared by several mixtures (ids X-m0, X-m1, ...) is transcribed once.
+recording shared by several mixtures (ids X-m0, X-m1, ...) is transcribed once (per shard,
+with `--shard I/N`: each shard job writes its own artifact file and tables).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Callable
 import h5py
 import numpy as np
 
+from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import load_audio
@@ -144,20 +146,21 @@ def _put(store: ArtifactStore, clip: Clip, transcript: Transcript, source: str, 
 
 
 def transcribe_workdir(workdir: Workdir, splits: list[str] | None, transcriber: Transcriber, force: bool,
-                       reporter: Reporter) -> TranscribeResult:
-    """Transcribe the clean speech of a prepared workdir's splits (default: every split it has)."""
+                       reporter: Reporter, shard: Shard = WHOLE) -> TranscribeResult:
+    """Transcribe the clean speech of a prepared workdir's splits (default: every split it has), or one shard of it."""
     utterances = read_manifest(workdir)
     result = TranscribeResult()
     for split in chosen_splits(utterances, splits):
-        store = ArtifactStore(workdir, STAGE, split, transcriber.config, force=force)
+        store = ArtifactStore(workdir, STAGE, split, transcriber.config, force=force, shard=shard)
         report = StageReport(STAGE, split)
         with open_artifact(workdir, "prepare", split) as prepared:
-            clips = [_prepared_clip(prepared, u, transcriber.language) for u in utterances if u.split == split]
+            clips = [_prepared_clip(prepared, u, transcriber.language) for u in utterances
+                     if u.split == split and shard.owns(u.id)]
             transcriber.run(store, clips, report)
-        rows = _rows(workdir, split, {})
+        rows = _rows(store.path, {})
         result.reports.append(report)
         result.rows += rows
-        result.tables.append(_write_split_table(workdir, split, rows))
+        result.tables.append(_write_split_table(workdir, split, shard, rows))
     _say_heard(transcriber, reporter)
     return result
 
@@ -175,20 +178,22 @@ def _prepared_clip(prepared: h5py.File, utterance: Utterance, fallback_language:
 
 
 def transcribe_files(workdir: Workdir, inputs: Path, transcriber: Transcriber, force: bool,
-                     reporter: Reporter) -> TranscribeResult:
-    """Transcribe one audio/video file or every one under a folder (split 'files') and write transcripts.tsv."""
+                     reporter: Reporter, shard: Shard = WHOLE) -> TranscribeResult:
+    """Transcribe one audio/video file or every one under a folder (split 'files'), or one shard of them, and write
+    transcripts.tsv."""
     clips = []
     for uid, path, _ in media_files(inputs, "transcribe (and no manifest.json: not a workdir)"):
-        checksum = combine_checksums(file_checksum(path), transcriber.language)
-        clips.append(Clip(uid, checksum, transcriber.language, "", lambda p=path: load_audio(p).samples,
-                          str(path.resolve())))
-    store = ArtifactStore(workdir, STAGE, FILES_SPLIT, transcriber.config, force=force)
+        if shard.owns(uid):
+            checksum = combine_checksums(file_checksum(path), transcriber.language)
+            clips.append(Clip(uid, checksum, transcriber.language, "", lambda p=path: load_audio(p).samples,
+                              str(path.resolve())))
+    store = ArtifactStore(workdir, STAGE, FILES_SPLIT, transcriber.config, force=force, shard=shard)
     report = StageReport(STAGE, FILES_SPLIT)
     transcriber.run(store, clips, report)
     _say_heard(transcriber, reporter)
-    rows = _rows(workdir, FILES_SPLIT, {c.uid: c.path for c in clips})
-    return TranscribeResult([report], rows, [_write_split_table(workdir, FILES_SPLIT, rows),
-                                             _write_path_table(workdir, rows)])
+    rows = _rows(store.path, {c.uid: c.path for c in clips})
+    return TranscribeResult([report], rows, [_write_split_table(workdir, FILES_SPLIT, shard, rows),
+                                             _write_path_table(workdir, shard, rows)])
 
 
 def _say_heard(transcriber: Transcriber, reporter: Reporter) -> None:
@@ -197,23 +202,25 @@ def _say_heard(transcriber: Transcriber, reporter: Reporter) -> None:
                       f"recordings for {transcriber.utterances} utterances")
 
 
-def _rows(workdir: Workdir, split: str, paths: dict[str, str]) -> list[TranscriptRow]:
+def _rows(artifact_path: Path, paths: dict[str, str]) -> list[TranscriptRow]:
     """Every transcript of the committed artifact (this run's, cached ones included), with source paths if known."""
-    with open_artifact(workdir, STAGE, split) as artifact:
+    with h5py.File(artifact_path, "r") as artifact:
         return [TranscriptRow(uid, str(g.attrs["source"]), str(g.attrs["language"]), float(g.attrs["avg_logprob"]),
                               str(g.attrs["text"]), paths.get(uid, "")) for uid, g in artifact.items()]
 
 
-def _write_split_table(workdir: Workdir, split: str, rows: list[TranscriptRow]) -> Path:
-    """reports/transcribe/transcripts_SPLIT.tsv: id, source, language, avg_logprob, text (for people)."""
-    return _write_tsv(workdir.reports(STAGE) / f"transcripts_{split}.tsv",
+def _write_split_table(workdir: Workdir, split: str, shard: Shard, rows: list[TranscriptRow]) -> Path:
+    """reports/transcribe/transcripts_SPLIT[.shard-I-of-N].tsv: id, source, language, avg_logprob, text (for
+    people)."""
+    return _write_tsv(workdir.reports(STAGE) / f"transcripts_{split}{shard.suffix}.tsv",
                       ["id", "source", "language", "avg_logprob", "text"],
                       [[r.uid, r.source, r.language, f"{r.avg_logprob:.4f}", r.text] for r in rows])
 
 
-def _write_path_table(workdir: Workdir, rows: list[TranscriptRow]) -> Path:
-    """reports/transcribe/transcripts.tsv: path, language, transcript, as `cmkt prepare --transcripts` reads."""
-    return _write_tsv(workdir.reports(STAGE) / "transcripts.tsv", ["path", "language", "transcript"],
+def _write_path_table(workdir: Workdir, shard: Shard, rows: list[TranscriptRow]) -> Path:
+    """reports/transcribe/transcripts[.shard-I-of-N].tsv: path, language, transcript, as `cmkt prepare
+    --transcripts` reads."""
+    return _write_tsv(workdir.reports(STAGE) / f"transcripts{shard.suffix}.tsv", ["path", "language", "transcript"],
                       [[r.path, r.language, r.text] for r in rows])
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+from pipelines.artifacts.merge import current_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput
 
@@ -36,8 +37,8 @@ class TextFeatureSet:
 
 def load_text_features(workdir: Workdir, split: str) -> TextFeatureSet:
     """Every utterance's token features for one split, in memory (small: T_t × d_s floats each)."""
-    path = workdir.artifact(STAGE, split)
-    if not path.exists():
+    path = current_artifact(workdir, STAGE, split)  # merged from its shards if need be
+    if path is None:
         raise BadInput(f"no text features for split '{split}' in {workdir.root}: run `cmkt featurize --text` first")
     with h5py.File(path, "r") as f:
         config = json.loads(f.attrs["config"])

@@ -3,6 +3,11 @@
 Stopping is by --max-steps, --max-epochs or --max-time, whichever comes first. The
 validation enhances a few validation utterances with the EMA weights and the real
 sampler, and the best checkpoint is the one with the highest validation PESQ.
+
+An optimiser step trains on batch_size x processes x grad_accum crops: `grad_accum`
+micro-batches, each a global batch of batch_size crops per process (under torchrun,
+pipelines/training/distributed.py), its loss divided by grad_accum so the gradients add up
+to the mean over the whole step. Rank 0 validates, logs and checkpoints for all processes.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from pipelines.audio_io import SAMPLE_RATE
 from pipelines.text.features import TextFeatureSet
 from pipelines.video.lip_features import LipFeatureSet, video_context
 from pipelines.training.checkpoint import TrainingState, save_checkpoint
+from pipelines.training import distributed
 from pipelines.training.data import WaveformPairs, random_crops
 from pipelines.training.ema import EMA
-from pipelines.training.log import TrainingLog
+from pipelines.training.log import LOSSES, TrainingLog
 from pipelines.training.text_targets import text_batch
 
 
@@ -47,6 +53,7 @@ class LoopOptions:
     validation_sampling: SamplingOptions = SamplingOptions(steps=30)
     seed: int = 0
     misalign_shift: float = 0.0  # seconds; see pipelines/training/text_targets.py
+    grad_accum: int = 1  # micro-batches per optimiser step
 
 
 class Trainer:
@@ -64,6 +71,9 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(options.seed)
         self.crop_samples = (options.crop_frames - 1) * model.config.hop_length
         self._last_validated = -1
+        self.replica = distributed.replicate(self.model, partly_unused=text is not None)  # crops without text
+        self.micro_batch = options.batch_size * distributed.world_size()  # crops of a micro-batch, all ranks
+        self.global_batch = self.micro_batch * options.grad_accum  # crops of an optimiser step
 
     def load(self, payload: dict) -> None:
         """Continue from a checkpoint: weights, EMA, optimiser, counters and random state."""
@@ -74,66 +84,92 @@ class Trainer:
         self.generator.set_state(payload["generator"])
 
     def run(self, resume: bool) -> TrainingState:
-        options, log = self.options, TrainingLog(self.folder, resume)
+        options = self.options
+        log = TrainingLog(self.folder, resume) if distributed.is_main() else None
         started, next_log = time.monotonic(), self.state.step + options.log_every
         running: dict[str, list[float]] = defaultdict(list)
-        steps_per_epoch = max(len(self.train) // options.batch_size, 1)
+        steps_per_epoch = max(len(self.train) // self.global_batch, 1)
         total = options.max_steps or (options.max_epochs or 1) * steps_per_epoch
         self.model.train()
         try:
             with self.reporter.progress(max(total - self.state.step, 0), "train") as bar:
-                while not self._should_stop(started, steps_per_epoch):
-                    for name, value in self._step().items():
-                        running[name].append(value)
+                while not distributed.any_rank(self._should_stop(started, steps_per_epoch)):
+                    for losses in self._optimizer_step():
+                        for name, value in losses.items():
+                            running[name].append(value)
                     bar.advance()
                     if self.state.step >= next_log:
-                        log.write(step=self.state.step, epoch=self.state.epoch, seconds=self._seconds(started),
-                                  lr=options.learning_rate, **{k: float(np.mean(v)) for k, v in running.items()})
+                        means = distributed.mean_over_ranks(running, LOSSES)
+                        if log is not None:
+                            log.write(step=self.state.step, epoch=self.state.epoch, seconds=self._seconds(started),
+                                      lr=options.learning_rate, **means)
                         running = defaultdict(list)
                         next_log += options.log_every
                     if self.state.step % options.validate_every == 0:
                         self._validate_and_save(log, started)
         except KeyboardInterrupt:
-            self._save("last.ckpt", started)
-            log.close()
+            if log is not None:
+                self._save("last.ckpt", started)
+                log.close()
             raise
         if self.state.step != self._last_validated:
             self._validate_and_save(log, started)
-        log.close()
+        if distributed.world_size() > 1:
+            digest = distributed.agreed_digest(self.model, self.generator)
+            self.reporter.info(f"all {distributed.world_size()} processes hold the same weights ({digest})")
+        if log is not None:
+            log.close()
         self.state.seconds += self._seconds(started)
         return self.state
 
-    def _step(self) -> dict[str, float]:
-        order = torch.randperm(len(self.train), generator=self.generator)[: self.options.batch_size].tolist()
+    def _optimizer_step(self) -> list[dict[str, float]]:
+        """grad_accum micro-batches, then Adam and the EMA; the losses of each micro-batch (this rank's)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        accumulate = self.options.grad_accum
+        losses = [self._step(last=k == accumulate - 1) for k in range(accumulate)]
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.state.step += 1
+        self.state.epoch = self.state.step * self.global_batch // len(self.train)
+        return losses
+
+    def _step(self, last: bool) -> dict[str, float]:
+        """One micro-batch: forward and backward on this rank's share of a global batch (gradients synced if `last`).
+
+        Every rank draws the whole global batch (batch_size crops per rank) from the same
+        seeded generator, so the generators stay equal and together the ranks train on
+        distinct crops; rank r keeps items r, r + W, ... (one process: all of them, as ever).
+        """
+        share = distributed.share()
+        order = torch.randperm(len(self.train), generator=self.generator)[: self.micro_batch].tolist()
         clean, noisy, starts = random_crops(self.train, order, self.crop_samples, self.generator)
         text = None
         if self.text is not None:
             batch = text_batch(self.text, [self.train.ids[i] for i in order], starts, self.crop_samples,
                                self.options.misalign_shift, self.generator)
-            text = {name: value.to(self.device) for name, value in batch.items()}
+            text = {name: value[share].to(self.device) for name, value in batch.items()}
+        order, starts, clean, noisy = order[share], starts[share], clean[share], noisy[share]
         video = None
         if self.lips is not None:
             seconds = self.crop_samples / SAMPLE_RATE
             batch = video_context([self.lips.items.get(self.train.ids[i]) for i in order],
                                   [(start / SAMPLE_RATE, seconds) for start in starts], self.lips.shape)
             video = {name: value.to(self.device) for name, value in batch.items()}
-        losses = self.model.losses(clean.to(self.device), noisy.to(self.device), self._device_generator(), text,
-                                   video)
-        if not torch.isfinite(losses["loss"]):
-            raise FloatingPointError(f"training loss became {losses['loss'].item()} at step {self.state.step}")
-        self.optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        self.optimizer.step()
-        self.ema.update(self.model)
-        self.state.step += 1
-        self.state.epoch = self.state.step * self.options.batch_size // len(self.train)
+        with distributed.deferred_sync(self.replica, defer=not last):
+            losses = self.replica(clean.to(self.device), noisy.to(self.device), self._device_generator(), text,
+                                  video)
+            if not torch.isfinite(losses["loss"]):
+                raise FloatingPointError(f"training loss became {losses['loss'].item()} at step {self.state.step}")
+            (losses["loss"] / self.options.grad_accum).backward()
         return {name: value.item() for name, value in losses.items()}
 
     def _device_generator(self) -> torch.Generator:
-        if self.device.type == "cpu":
+        """The losses' noise and times: from the shared generator on one CPU process, else from a generator of
+        this rank's own seed drawn from it, so ranks draw different noise and the shared state stays equal."""
+        if self.device.type == "cpu" and distributed.world_size() == 1:
             return self.generator
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
-        return torch.Generator(device=self.device).manual_seed(seed)
+        seeds = torch.randint(0, 2**62, (distributed.world_size(),), generator=self.generator)
+        return torch.Generator(device=self.device).manual_seed(int(seeds[distributed.rank()]))
 
     def _should_stop(self, started: float, steps_per_epoch: int) -> bool:
         o = self.options
@@ -143,16 +179,20 @@ class Trainer:
             return True
         return o.max_time is not None and time.monotonic() - started >= o.max_time
 
-    def _validate_and_save(self, log: TrainingLog, started: float) -> None:
+    def _validate_and_save(self, log: TrainingLog | None, started: float) -> None:
+        """Rank 0 validates and saves (`log` is None elsewhere); all ranks take its numbers and keep the same state."""
         self._last_validated = self.state.step
-        pesq_value, sdr_value = self.validate()
+        pesq_value, sdr_value = distributed.from_main(self.validate)
+        improved = math.isnan(pesq_value) or pesq_value > self.state.best_metric
+        if improved and not math.isnan(pesq_value):
+            self.state.best_metric = pesq_value
+        if log is None:
+            return
         log.write(step=self.state.step, epoch=self.state.epoch, seconds=self._seconds(started),
                   val_pesq=pesq_value, val_si_sdr=sdr_value)
         if not math.isnan(pesq_value):
             self.reporter.info(f"step {self.state.step}: validation PESQ {pesq_value:.3f}, SI-SDR {sdr_value:.2f} dB")
-        if math.isnan(pesq_value) or pesq_value > self.state.best_metric:
-            if not math.isnan(pesq_value):
-                self.state.best_metric = pesq_value
+        if improved:
             self._save("best.ckpt", started)
         self._save("last.ckpt", started)
 
@@ -183,8 +223,9 @@ class Trainer:
     def _save(self, name: str, started: float) -> None:
         state = TrainingState(**vars(self.state))
         state.seconds += self._seconds(started)
+        loop = {k: v for k, v in vars(self.options).items() if k != "validation_sampling"}
         save_checkpoint(self.folder / name, self.model, self.ema.model, self.optimizer, state, self.generator,
-                        {"loop": {k: v for k, v in vars(self.options).items() if k != "validation_sampling"}})
+                        {"loop": {**loop, "world_size": distributed.world_size()}})
 
     def _seconds(self, started: float) -> float:
         return time.monotonic() - started

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pipelines.artifacts.merge import current_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput
 
@@ -50,8 +51,8 @@ class LipFeatureSet:
 
 def load_lip_features(workdir: Workdir, split: str, kind: str = "embeddings") -> LipFeatureSet:
     """Each utterance's lip embeddings (kind "embeddings") or mouth crops ("rois") from the `lips` artifact."""
-    path = workdir.artifact(STAGE, split)
-    if not path.exists():
+    path = current_artifact(workdir, STAGE, split)  # merged from its shards if need be
+    if path is None:
         raise BadInput(f"no lip features for split '{split}' in {workdir.root}: run `cmkt featurize --lips` first")
     with h5py.File(path, "r") as f:
         config = json.loads(f.attrs["config"])
