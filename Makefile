@@ -31,8 +31,11 @@ test: install
 test-all: install
 	$(PY) -m pytest -m ""
 
+# every figure of docs/performance.md, as JSON in bench/results/ (about an hour on 2 idle cores)
 bench: install
 	$(PY) -m bench.speed --out bench/results/speed.json
+	$(PY) -m bench.stages --data $(DATA) --out bench/results/stages.json
+	$(PY) -m bench.lips_throughput --data $(DATA) --jobs 1,2 --out bench/results/lips.json
 
 bench-quick: install
 	$(PY) -m bench.speed --quick --out bench/results/speed-quick.json

@@ -46,8 +46,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="The shared sample data folder.")
     parser.add_argument("--jobs", default="1,2", help="Worker process counts to try, comma-separated.")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/lips.json"))
     args = parser.parse_args()
-    print(json.dumps(measure(args.data, [int(j) for j in args.jobs.split(",")]), indent=1))
+    result = json.dumps(measure(args.data, [int(j) for j in args.jobs.split(",")]), indent=1)
+    print(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(result)
 
 
 if __name__ == "__main__":

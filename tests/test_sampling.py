@@ -13,6 +13,7 @@ from pipelines.diffusion import (
     ProbabilityFlowSampler,
     build_sampler,
 )
+from pipelines.diffusion.sampling import ScoreFn
 from pipelines.diffusion.sde import per_item
 
 
@@ -72,19 +73,24 @@ def test_pc_is_reproducible_with_a_seeded_generator() -> None:
     assert not torch.equal(first, third)
 
 
-def test_pc_schedule_and_progress() -> None:
-    sde = OUVESDE()
-    sampler = PredictorCorrectorSampler(sde, num_steps=4)
-    assert sampler.timesteps() == pytest.approx([1.0, 0.6766667, 0.3533333, 0.03])
-    assert sampler.step_size() == pytest.approx(0.97 / 3)
+def recording_score() -> tuple[ScoreFn, list[float], list[tuple[int, int]]]:
+    """A zero score that records the time of each call (checking its shape and dtype), and a list for progress."""
     times: list[float] = []
-    reports: list[tuple[int, int]] = []
 
     def score(x: Tensor, y: Tensor, t: Tensor) -> Tensor:
         assert t.shape == (x.shape[0],) and t.dtype == torch.float32
         times.append(t[0].item())
         return torch.zeros_like(x)
 
+    return score, times, []
+
+
+def test_pc_schedule_and_progress() -> None:
+    sde = OUVESDE()
+    sampler = PredictorCorrectorSampler(sde, num_steps=4)
+    assert sampler.timesteps() == pytest.approx([1.0, 0.6766667, 0.3533333, 0.03])
+    assert sampler.step_size() == pytest.approx(0.97 / 3)
+    score, times, reports = recording_score()
     _, nfe = sampler(score, spectrogram(0), progress=lambda done, total: reports.append((done, total)))
     assert nfe == 8 == len(times)
     assert times[::2] == pytest.approx(sampler.timesteps())  # corrector then predictor at each time
@@ -142,14 +148,7 @@ def test_ode_evaluations_schedule_and_determinism() -> None:
     Only the prior sample is random: the same seed gives the same output."""
     sde = OUVESDE()
     sampler = ProbabilityFlowSampler(sde, num_steps=4)
-    times: list[float] = []
-    reports: list[tuple[int, int]] = []
-
-    def score(x: Tensor, y: Tensor, t: Tensor) -> Tensor:
-        assert t.shape == (x.shape[0],) and t.dtype == torch.float32
-        times.append(t[0].item())
-        return torch.zeros_like(x)
-
+    score, times, reports = recording_score()
     y_hat = spectrogram(0)
     first, nfe = sampler(score, y_hat, torch.Generator().manual_seed(5),
                          progress=lambda done, total: reports.append((done, total)))
