@@ -63,11 +63,16 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
     """Rebuild the model from the checkpoint's config and load its EMA weights, ready for `enhance`.
 
     The cross-modal aligners (training only) are not built and their weights not loaded.
-    The U-Nets go channels_last: 14 % faster for the paper preset on CPU (docs/performance.md).
     """
     payload = read_checkpoint(path)
     model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), with_aligner=False)
     model.load_state_dict({k: v for k, v in payload["ema"].items() if not is_training_only(k)})
+    return ready_for_inference(model, device)
+
+
+def ready_for_inference(model: SpeechEnhancer, device: torch.device) -> SpeechEnhancer:
+    """On `device`, in eval mode, without gradients, the U-Nets channels_last (14 % faster for the paper preset on
+    CPU, docs/performance.md; the lip encoder's Conv3d stays contiguous)."""
     for network in (model.denoiser, model.score_net):
         network.to(memory_format=torch.channels_last)
     return model.to(device).eval().requires_grad_(False)
