@@ -17,7 +17,7 @@ from rich.markup import escape
 from pipelines.artifacts import Workdir, WorkdirLock
 from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.errors import CmktError
-from pipelines.reporting import Reporter, start_log_file
+from pipelines.reporting import Reporter, speaking_for_command, start_log_file
 
 log = logging.getLogger("cmkt")
 
@@ -45,6 +45,7 @@ def sharded_session(workdir: Path, stage: str, quiet: bool, shard: str | None,
         part = Shard.parse(shard) if shard is not None else WHOLE
         place = Workdir(workdir).create()
         with ExitStack() as locks:
+            locks.enter_context(speaking_for_command(reporter))
             if follower:  # drop its log records rather than let Python print them
                 log.addHandler(logging.NullHandler())
             else:

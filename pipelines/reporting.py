@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Iterator
 
@@ -69,6 +70,25 @@ class Reporter:
         )
         with Progress(*columns, console=self.console, transient=False) as bar:
             yield ProgressTask(bar, bar.add_task(label, total=total))
+
+
+_ACTIVE: ContextVar[Reporter | None] = ContextVar("cmkt_reporter", default=None)
+
+
+def active_reporter() -> Reporter:
+    """The running command's reporter, for code that has none to hand (an artifact merged from its shards when
+    first read), so it speaks as quietly as the command; a default one outside a command."""
+    return _ACTIVE.get() or Reporter()
+
+
+@contextmanager
+def speaking_for_command(reporter: Reporter) -> Iterator[Reporter]:
+    """Make `reporter` the one `active_reporter` returns while a command runs."""
+    token = _ACTIVE.set(reporter)
+    try:
+        yield reporter
+    finally:
+        _ACTIVE.reset(token)
 
 
 class ProgressTask:

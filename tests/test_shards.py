@@ -128,6 +128,11 @@ def test_shards_hold_their_own_utterances_and_cache_on_their_own(runs, prepared,
     assert sorted(seen) == sorted(split_of)
     assert all(any(shard_of(uid, 3) == i for uid in seen) for i in (1, 2, 3))  # none empty
     assert "transcribe train: merged 3 shards" in outputs[3]  # the first text shard merged the transcripts
+    quiet = Path(shutil.copytree(sharded, tmp_path / "quiet"))
+    (quiet / "artifacts" / "transcribe_test.h5").unlink()
+    assert "merged" not in _cli("featurize", "--text", "--text-model", tiny_bert, "--batch-size", "1", "--shard",
+                                "1/3", "-w", quiet, "-q")  # it merges again, as quietly as the command
+    assert (quiet / "artifacts" / "transcribe_test.h5").exists()
     assert not list((sharded / "artifacts").glob(".*.pending"))
     rerun = Path(shutil.copytree(sharded, tmp_path / "w"))
     again = _cli("featurize", "--text", "--text-model", tiny_bert, "--batch-size", "1", "--shard", "2/3", "-w", rerun)

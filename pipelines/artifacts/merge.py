@@ -21,7 +21,7 @@ import h5py
 from pipelines.artifacts.shards import Shard, split_suffix
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput
-from pipelines.reporting import Reporter
+from pipelines.reporting import active_reporter
 
 MERGED_FROM = "merged_from"  # root attribute of a merge: JSON {shard file name: [size, mtime_ns]}
 
@@ -104,7 +104,7 @@ def current_artifact(workdir: Workdir, stage: str, split: str) -> Path | None:
         raise BadInput(f"{path} reads its data from shard files that are gone ({', '.join(merged_from)}): rerun "
                        f"the shards, or the stage without --shard")
     result = merge_split(workdir, stage, split)
-    Reporter().info(f"{stage} {split}: merged {result.shards} shards ({result.items} utterances) into {path}")
+    active_reporter().info(f"{stage} {split}: merged {result.shards} shards ({result.items} utterances) into {path}")
     return path
 
 
