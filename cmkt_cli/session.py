@@ -40,8 +40,8 @@ def sharded_session(workdir: Path, stage: str, quiet: bool, shard: str | None,
     workdir shared, so the other shards' jobs run beside it, and its own shard exclusively; it logs to
     logs/STAGE.shard-I-of-N.log."""
     reporter = Reporter(quiet=quiet, silent=follower)
-    log_path = None
-    try:
+    log_paths: list[Path] = []
+    with exit_codes(reporter, log_paths):
         part = Shard.parse(shard) if shard is not None else WHOLE
         place = Workdir(workdir).create()
         with ExitStack() as locks:
@@ -52,8 +52,23 @@ def sharded_session(workdir: Path, stage: str, quiet: bool, shard: str | None,
                 locks.enter_context(WorkdirLock(place.lock_file, shared=not part.whole))
                 if not part.whole:
                     locks.enter_context(WorkdirLock(place.shard_lock_file(stage, part)))
-                log_path = start_log_file(place.root, f"{stage}{part.suffix}")
+                log_paths.append(start_log_file(place.root, f"{stage}{part.suffix}"))
             yield place, reporter, part
+
+
+@contextmanager
+def command_session(quiet: bool) -> Iterator[Reporter]:
+    """For a command that uses no workdir (export): the same exit codes, no lock and no log file."""
+    reporter = Reporter(quiet=quiet)
+    with exit_codes(reporter, []), speaking_for_command(reporter):
+        yield reporter
+
+
+@contextmanager
+def exit_codes(reporter: Reporter, log_paths: list[Path]) -> Iterator[None]:
+    """Map a failure to a one-line message and the exit code; `log_paths`: where the traceback went, once known."""
+    try:
+        yield
     except CmktError as err:
         log.error("%s", err)
         reporter.console.print(f"[red]error:[/] {escape(str(err))}")
@@ -65,7 +80,7 @@ def sharded_session(workdir: Path, stage: str, quiet: bool, shard: str | None,
         raise
     except Exception as err:  # anything else is our bug: short message here, traceback in the log
         log.exception("internal error")
-        where = f" (traceback in {log_path})" if log_path else ""
+        where = f" (traceback in {log_paths[0]})" if log_paths else ""
         reporter.console.print(f"[red]internal error:[/] {type(err).__name__}: {escape(str(err))}{where}")
         raise typer.Exit(1) from None
 

@@ -30,23 +30,33 @@ class SamplingOptions:
     steps: int = 30
     corrector: str = "ald"
     snr: float = 0.5
+    t_start: float = 1.0  # pc and ode: the reverse process starts at this time (1 = T) from the denoiser's estimate
 
     def sampler_kwargs(self) -> dict:
         if self.sampler == "pc":
-            return {"num_steps": self.steps, "corrector": self.corrector, "snr": self.snr}
+            return {"num_steps": self.steps, "corrector": self.corrector, "snr": self.snr, "t_start": self.t_start}
         if self.sampler == "ode":
-            return {"num_steps": self.steps}
+            return {"num_steps": self.steps, "t_start": self.t_start}
         return {}
 
     @property
     def tag(self) -> str:
-        """A short name for outputs: 'pc30ald', 'ode10', 'predictive'."""
-        if self.sampler == "pc":
-            return f"pc{self.steps}{self.corrector}"
-        return f"ode{self.steps}" if self.sampler == "ode" else self.sampler
+        """A short name for outputs: 'pc30ald', 'ode10', 'pc5ald-t0.5', 'predictive'."""
+        if self.sampler == "predictive":
+            return self.sampler
+        start = "" if self.t_start == 1.0 else f"-t{self.t_start:g}"
+        return (f"pc{self.steps}{self.corrector}" if self.sampler == "pc" else f"ode{self.steps}") + start
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The cache key's part; t_start only when not 1, so outputs cached before it existed stay valid."""
+        values = asdict(self)
+        if self.t_start == 1.0:
+            del values["t_start"]
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SamplingOptions":
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

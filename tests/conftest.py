@@ -49,6 +49,25 @@ def artifact_groups(workdir: Path, stage: str, split: str) -> dict[str, tuple[di
         return {uid: ({name: g[name][()] for name in g}, dict(g.attrs)) for uid, g in f.items()}
 
 
+def random_checkpoint(path: Path, step: int = 0) -> Path:
+    """A `small` model with random (not zero-initialised) weights saved as a training checkpoint: outputs are not
+    silent, and nothing about their quality is meant."""
+    import torch
+
+    from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+    from pipelines.training.checkpoint import TrainingState, save_checkpoint
+
+    torch.manual_seed(0)
+    model = SpeechEnhancer(EnhancerConfig(preset="small"))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, model, model, torch.optim.Adam(model.parameters()), TrainingState(step=step),
+                    torch.Generator(), {})
+    return path
+
+
 def run_cli(*args: str):
     """Run cmkt in-process; returns click's Result (exit_code, output)."""
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)

@@ -6,25 +6,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
 from pipelines.inference import SamplingOptions, plan_chunks
 from pipelines.stages.enhance import EnhanceOptions, output_name
-from pipelines.training.checkpoint import TrainingState, save_checkpoint
-from tests.conftest import run_cli, speech_like, write_wav
+from tests.conftest import random_checkpoint, run_cli, speech_like, write_wav
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    """A small model with random (not zero-initialised) weights, so outputs are not silent."""
-    torch.manual_seed(0)
-    model = SpeechEnhancer(EnhancerConfig(preset="small"))
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.01 * torch.randn_like(parameter))
-    path = tmp_path_factory.mktemp("ckpt") / "run" / "best.ckpt"
-    path.parent.mkdir()
-    save_checkpoint(path, model, model, torch.optim.Adam(model.parameters()), TrainingState(), torch.Generator(), {})
-    return path
+    return random_checkpoint(tmp_path_factory.mktemp("ckpt") / "run" / "best.ckpt")
 
 
 def test_outputs_keep_length_and_rate_for_odd_short_and_long_inputs(tmp_path, checkpoint):
@@ -91,6 +80,41 @@ def test_unusable_checkpoint_is_a_one_line_error(tmp_path):
     result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tmp_path / "fake.ckpt",
                      "-w", tmp_path / "w")
     assert result.exit_code == 2 and "not a readable checkpoint" in result.output and "Traceback" not in result.output
+
+
+class _RunsCode:
+    """Unpickling this would run a shell command: what a crafted checkpoint does to `weights_only=False`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path, checkpoint):
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    payload["extra"] = {"payload": _RunsCode(tmp_path / "pwned")}
+    torch.save(payload, tmp_path / "evil.ckpt")
+    result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tmp_path / "evil.ckpt",
+                     "-w", tmp_path / "w")
+    assert result.exit_code == 2 and "not a readable checkpoint" in result.output
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out").exists()
+
+
+def test_outputs_never_overwrite_inputs_or_write_through_links(tmp_path, checkpoint):
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "in", "--ckpt", checkpoint, "-w", tmp_path / "w")
+    assert result.exit_code == 2 and "would overwrite its input" in result.output
+    victim = write_wav(tmp_path / "elsewhere" / "keep.wav", speech_like(0.3))
+    before = victim.read_bytes()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.wav").symlink_to(victim)
+    result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", checkpoint, "-w", tmp_path / "w")
+    assert result.exit_code == 2 and "symbolic link" in result.output and victim.read_bytes() == before
 
 
 @pytest.mark.parametrize("length", [1, 100, 127_999, 128_000, 128_001, 1_000_003])

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli, shared, speech_like, write_wav
+from tests.conftest import artifact_groups, run_cli, shared, speech_like, write_wav
 
 
 def _manifest(workdir):
@@ -34,6 +34,33 @@ def test_flat_folder_is_mixed_split_by_speaker_and_deterministic(tmp_path, flat_
         snr = 10 * np.log10(np.mean(clean_wave**2) / np.mean(noise_part**2))
         assert snr == pytest.approx(row["snr_db"], abs=0.01)
         assert row["sample_rate"] == 16000 and row["duration_s"] == pytest.approx(1.5)
+
+
+def test_speaker_table_holds_out_the_named_voices(tmp_path, flat_corpus):
+    clean, noise = flat_corpus
+    table = tmp_path / "splits.tsv"
+    table.write_text("speaker\tsplit\n" + "".join(f"spk{k}\ttrain\n" for k in range(4)) + "spk4\tvalid\nspk5\ttest\n")
+    result = run_cli("prepare", clean, "--noise", noise, "--speaker-splits", table, "-w", tmp_path / "w", "-q")
+    assert result.exit_code == 0, result.output
+    splits = {r["speaker"]: r["split"] for r in _manifest(tmp_path / "w")}
+    assert splits == {**{f"spk{k}": "train" for k in range(4)}, "spk4": "valid", "spk5": "test"}
+    table.write_text("speaker\tsplit\nspk0\ttrain\n")
+    result = run_cli("prepare", clean, "--noise", noise, "--speaker-splits", table, "-w", tmp_path / "w2")
+    assert result.exit_code == 2 and "no split for speaker(s) spk1" in result.output
+
+
+def test_a_rerun_that_fails_every_item_keeps_the_finished_artifact(tmp_path, flat_corpus):
+    clean, noise = flat_corpus
+    assert run_cli("prepare", clean, "--noise", noise, "-w", tmp_path / "w", "-q").exit_code == 0
+    before = {split: artifact_groups(tmp_path / "w", "prepare", split) for split in ("train", "valid", "test")}
+    silent = write_wav(tmp_path / "silent" / "zeros.wav", np.zeros(16_000, dtype=np.float32)).parent
+    result = run_cli("prepare", clean, "--noise", silent, "-w", tmp_path / "w", "-q")
+    assert result.exit_code == 2 and "silent" in result.output
+    for split, groups in before.items():
+        after = artifact_groups(tmp_path / "w", "prepare", split)
+        assert after.keys() == groups.keys()
+        for uid in groups:
+            np.testing.assert_array_equal(after[uid][0]["noisy"], groups[uid][0]["noisy"])
 
 
 def test_rerun_reuses_everything_and_force_recomputes(tmp_path, flat_corpus):

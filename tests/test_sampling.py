@@ -62,6 +62,24 @@ def test_pc_recovers_clean_spectrogram_with_exact_score(corrector: str) -> None:
     assert error < 0.02 * start_error
 
 
+@pytest.mark.parametrize("name", ["pc", "ode"])
+def test_an_earlier_start_time_still_reaches_the_clean_spectrogram(name: str) -> None:
+    """From t_start < T (StoRM-style: y_hat plus less noise, fewer steps) the grid runs t_start -> t_eps and
+    the exact score still carries x to x0; a start outside (t_eps, T] is refused."""
+    sde = OUVESDE()
+    x0 = spectrogram(1)
+    y_hat = x0 + 0.3 * spectrogram(2)
+    sampler = build_sampler(name, sde, num_steps=20, t_start=0.5)
+    assert sampler.timesteps()[0] == 0.5 and sampler.timesteps()[-1] == pytest.approx(sde.t_eps)
+    with torch.inference_mode():
+        estimate, _ = sampler(exact_score(sde, x0), y_hat, torch.Generator().manual_seed(3))
+    error = (estimate - x0).abs().square().mean().sqrt()
+    assert error < 0.05 * (y_hat - x0).abs().square().mean().sqrt()
+    for bad in (sde.t_eps, 1.5):
+        with pytest.raises(ValueError, match="t_start"):
+            build_sampler(name, sde, num_steps=5, t_start=bad)
+
+
 def test_pc_is_reproducible_with_a_seeded_generator() -> None:
     sde = OUVESDE()
     x0, y_hat = spectrogram(1), spectrogram(2)

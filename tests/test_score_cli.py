@@ -38,6 +38,19 @@ def test_cli_reproduces_published_values_and_saves_csv_json(pesq_pair):
     assert "1 cached, 0 computed" in again.output
 
 
+def test_names_that_clean_up_alike_and_non_ascii_names_each_get_their_own_row(pesq_pair):
+    names = ["speech", "a b", "a_b", "čeština", "中文"]
+    for name in names[1:]:
+        for folder in ("clean", "enhanced"):
+            shutil.copy(pesq_pair / folder / "speech.wav", pesq_pair / folder / f"{name}.wav")
+    result = run_cli("score", "--clean", pesq_pair / "clean", "--enhanced", pesq_pair / "enhanced", "-w",
+                     pesq_pair / "w")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((pesq_pair / "w" / "reports" / "score" / "enhanced.json").read_text())
+    assert sorted(row["id"] for row in saved["files"]) == sorted(["speech", "a_b", "a_b-2", "čeština", "中文"])
+    assert saved["summary"]["pesq_wb"]["n"] == 5 and "scored as 'a_b-2'" in " ".join(result.output.split())
+
+
 def test_silent_file_is_skipped_with_a_warning_and_the_rest_scored(pesq_pair):
     write_wav(pesq_pair / "clean" / "quiet.wav", np.zeros(32000, dtype=np.float32))
     write_wav(pesq_pair / "enhanced" / "quiet.wav", speech_like(2.0))

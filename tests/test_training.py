@@ -1,5 +1,6 @@
 """`cmkt train`: checkpoints and logs, refusing to overwrite, and resume == uninterrupted (deterministic on CPU)."""
 
+import pytest
 import torch
 
 from tests.conftest import run_cli
@@ -42,6 +43,26 @@ def test_resume_continues_exactly_where_it_stopped(prepared):
 def test_training_needs_a_stopping_rule_and_a_known_preset(prepared):
     assert "stopping rule" in run_cli("train", "-w", prepared, "--run-name", "x").output
     assert run_cli("train", "-w", prepared, "--preset", "huge", "--max-steps", "1").exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["..", "../escape", "/tmp/elsewhere", "a/b"])
+def test_run_names_cannot_leave_the_workdir_and_force_deletes_nothing_outside(prepared, tmp_path, name):
+    keep = tmp_path / "keep.txt"
+    keep.write_text("finished work")
+    result = run_cli("train", "-w", prepared, "--max-steps", "1", "--run-name", name, "--force")
+    assert result.exit_code == 2 and "plain folder name" in result.output
+    assert keep.read_text() == "finished work" and (prepared / "manifest.csv").exists()
+
+
+def test_resume_refuses_nothing_and_ignores_a_partly_written_checkpoint(prepared):
+    result = run_cli("train", "-w", prepared, "--max-steps", "1", "--run-name", "fresh", "--resume", *FAST)
+    assert result.exit_code == 2 and "nothing to resume" in result.output
+    assert run_cli("train", "-w", prepared, "--max-steps", "1", "--run-name", "cut", *FAST).exit_code == 0
+    folder = prepared / "train" / "cut"
+    (folder / "last.tmp").write_bytes(b"half a checkpoint")  # a save killed mid-write
+    result = run_cli("train", "-w", prepared, "--max-steps", "2", "--run-name", "cut", "--resume", *FAST[:-1])
+    assert result.exit_code == 0 and "resuming cut from step 1" in result.output
+    assert not (folder / "last.tmp").exists()
 
 
 def test_training_without_a_prepared_workdir_says_what_to_do(tmp_path):

@@ -122,7 +122,8 @@ class ArtifactStore:
         self._wanted[uid] = key
 
     def commit(self) -> Path:
-        """Write the artifact of this run's items (cached and new) and drop everything else."""
+        """Write the artifact of this run's items (cached and new; an item this run failed keeps the result it had)
+        and drop the items this run no longer has."""
         temporary = self.path.with_suffix(".h5.tmp")
         old = h5py.File(self.path, "r") if self._committed else None
         written: dict[str, str] = {}
@@ -139,9 +140,9 @@ class ArtifactStore:
                         with h5py.File(self.pending_dir / f"{uid}.{key}.h5", "r") as item:
                             _copy_group(item, out.create_group(uid))
                         written[uid] = key
-                    elif old is not None and self._committed.get(uid) == key:
-                        _copy_group(old[uid], out.create_group(uid))
-                        written[uid] = key
+                    elif old is not None and uid in self._committed:  # cached, or failed in this run: a
+                        _copy_group(old[uid], out.create_group(uid))  # failure never drops a finished result
+                        written[uid] = self._committed[uid]
         finally:
             if old is not None:
                 old.close()
@@ -192,7 +193,7 @@ def open_artifact(workdir: Workdir, stage: str, split: str) -> h5py.File:
     return h5py.File(path, "r")
 
 
-_UID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_UID = re.compile(r"[^\W_][\w.-]*")  # letters and digits of any script first, then also '_', '.', '-'
 
 
 def _check_uid(uid: str) -> None:

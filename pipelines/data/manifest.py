@@ -40,9 +40,28 @@ MANIFEST_FIELDS = [f.name for f in fields(Utterance)]
 
 
 def safe_id(name: str) -> str:
-    """Utterance ids become HDF5 group and file names: keep letters, digits, '_', '-', '.'."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip("._-")
+    """Utterance ids become HDF5 group and file names: keep letters and digits of any script, '_', '-', '.'."""
+    cleaned = re.sub(r"[^\w.-]", "_", name).lstrip("._-")
     return cleaned or "utt"
+
+
+def distinct_ids(names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """name -> safe id, with '-2', '-3' ... added where two names clean up to one id ('a b' and 'a_b');
+    also returns a note for each id so changed, to show the user."""
+    ids: dict[str, str] = {}
+    taken: set[str] = set()
+    notes = []
+    for name in names:
+        uid = base = safe_id(name)
+        count = 1
+        while uid in taken:
+            count += 1
+            uid = f"{base}-{count}"
+        if count > 1:
+            notes.append(f"'{name}' is scored as '{uid}' ('{base}' is another file's id)")
+        taken.add(uid)
+        ids[name] = uid
+    return ids, notes
 
 
 def write_manifest(workdir: Workdir, utterances: list[Utterance]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import random
+from pathlib import Path
 
 from pipelines.data.manifest import SPLITS, Utterance
 from pipelines.errors import BadInput
@@ -51,3 +53,22 @@ def _counts(n: int, fractions: tuple[float, float, float]) -> list[int]:
     while sum(counts) < n:
         counts[0 if fractions[0] > 0 else wanted[0]] += 1
     return counts
+
+
+def assign_listed_splits(utterances: list[Utterance], table: Path) -> None:
+    """Put each speaker in the split a TSV (columns speaker, split) names: held-out voices chosen by hand."""
+    if not table.is_file():
+        raise BadInput(f"{table}: no such speaker table")
+    with open(table, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        if not reader.fieldnames or not {"speaker", "split"} <= set(reader.fieldnames):
+            raise BadInput(f"{table}: expected a tab-separated table with columns speaker, split")
+        split_of = {row["speaker"]: row["split"] for row in reader}
+    wrong = sorted({v for v in split_of.values() if v not in SPLITS})
+    if wrong:
+        raise BadInput(f"{table}: unknown split(s) {', '.join(wrong)} (use {', '.join(SPLITS)})")
+    unlisted = sorted({u.speaker for u in utterances} - set(split_of))
+    if unlisted:
+        raise BadInput(f"{table}: no split for speaker(s) {', '.join(unlisted[:5])}" + (" ..." if len(unlisted) > 5 else ""))
+    for utterance in utterances:
+        utterance.split = split_of[utterance.speaker]

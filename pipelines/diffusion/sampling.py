@@ -41,20 +41,28 @@ def build_sampler(name: str, sde: OUVESDE, **options: Any) -> Sampler:
 
 
 class _ReverseTimeGrid:
-    """What the PC and ODE samplers share: `num_steps` times on linspace(T, t_eps) and the prior.
+    """What the PC and ODE samplers share: `num_steps` times on linspace(t_start, t_eps) and the prior.
 
-    Both start from `sde.prior_sample` (x_T ~ y_hat + std(T) z), so a seeded generator makes
-    either reproducible. The per-item time tensors are built once per call, not at every step.
+    Both start from `sde.prior_sample` at t_start (x ~ y_hat + std(t_start) z; t_start = T by
+    default), so a seeded generator makes either reproducible. A t_start below T starts nearer
+    the denoiser's estimate with less injected noise (StoRM-style), for fewer steps. The
+    per-item time tensors are built once per call, not at every step.
     """
 
-    def __init__(self, sde: OUVESDE, num_steps: int) -> None:
+    def __init__(self, sde: OUVESDE, num_steps: int, t_start: float | None = None) -> None:
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         self.sde = sde
         self.num_steps = num_steps
+        self.t_start = sde.T if t_start is None else float(t_start)
+        if not sde.t_eps < self.t_start <= sde.T:
+            raise ValueError(f"t_start must be in ({sde.t_eps}, {sde.T}], got {self.t_start}")
 
     def timesteps(self) -> list[float]:
-        return torch.linspace(self.sde.T, self.sde.t_eps, self.num_steps, dtype=torch.float64).tolist()
+        return torch.linspace(self.t_start, self.sde.t_eps, self.num_steps, dtype=torch.float64).tolist()
+
+    def start(self, y_hat: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self.sde.prior_sample(y_hat, generator, self.t_start)
 
     def _batch_times(self, y_hat: Tensor) -> Tensor:
         """(num_steps, B): row i holds the i-th time for every batch item, on y_hat's device."""
@@ -66,17 +74,18 @@ class _ReverseTimeGrid:
 class PredictorCorrectorSampler(_ReverseTimeGrid):
     """Predictor-Corrector sampling (Song et al. 2021) as used by SGMSE.
 
-    At each of `num_steps` times on linspace(T, t_eps) it runs `corrector_steps` annealed
+    At each of `num_steps` times on linspace(t_start, t_eps) it runs `corrector_steps` annealed
     Langevin steps (corrector "ald"; step size 2 (snr std(t))^2) and then one reverse-diffusion
     Euler-Maruyama step (predictor). The predictor's step is the grid spacing
-    (T - t_eps) / (num_steps - 1) for every step, so the last one, taken at t_eps, ends
+    (t_start - t_eps) / (num_steps - 1) for every step, so the last one, taken at t_eps, ends
     near t = 0. The noise-free mean of that last step is the result.
     """
 
     def __init__(
-        self, sde: OUVESDE, num_steps: int = 30, corrector: str = "ald", corrector_steps: int = 1, snr: float = 0.5
+        self, sde: OUVESDE, num_steps: int = 30, corrector: str = "ald", corrector_steps: int = 1, snr: float = 0.5,
+        t_start: float | None = None,
     ) -> None:
-        super().__init__(sde, num_steps)
+        super().__init__(sde, num_steps, t_start)
         if corrector not in ("ald", "none"):
             raise ValueError(f"corrector must be 'ald' or 'none', got {corrector!r}")
         self.corrector = corrector
@@ -89,7 +98,7 @@ class PredictorCorrectorSampler(_ReverseTimeGrid):
         return self.num_steps * (self.corrector_steps + 1)
 
     def step_size(self) -> float:
-        return (self.sde.T - self.sde.t_eps) / max(self.num_steps - 1, 1)
+        return (self.t_start - self.sde.t_eps) / max(self.num_steps - 1, 1)
 
     def __call__(
         self,
@@ -99,7 +108,7 @@ class PredictorCorrectorSampler(_ReverseTimeGrid):
         progress: ProgressFn | None = None,
     ) -> tuple[Tensor, int]:
         dt = self.step_size()
-        x = self.sde.prior_sample(y_hat, generator)
+        x = self.start(y_hat, generator)
         x_mean = x
         nfe = 0
         for step, t in enumerate(self._batch_times(y_hat)):
@@ -124,14 +133,14 @@ class ProbabilityFlowSampler(_ReverseTimeGrid):
     """Deterministic sampling along the probability-flow ODE dx = [f(x, t) - g(t)^2 score / 2] dt.
 
     The ODE has the reverse SDE's marginals without its noise, so a 2nd-order solver can take
-    large steps. Heun's method runs between consecutive times of PC's grid linspace(T, t_eps,
+    large steps. Heun's method runs between consecutive times of PC's grid linspace(t_start, t_eps,
     num_steps); the last step, from t_eps to 0, is an Euler step because the score is singular
     at t = 0 (as in Karras et al. 2022, whose last step also ends at zero noise). Score
     evaluations: 2 (num_steps - 1) + 1. The prior sample is the only randomness.
     """
 
-    def __init__(self, sde: OUVESDE, num_steps: int = 10) -> None:
-        super().__init__(sde, num_steps)
+    def __init__(self, sde: OUVESDE, num_steps: int = 10, t_start: float | None = None) -> None:
+        super().__init__(sde, num_steps, t_start)
 
     @property
     def evaluations(self) -> int:
@@ -149,7 +158,7 @@ class ProbabilityFlowSampler(_ReverseTimeGrid):
             return self.sde.ode_drift(x, y_hat, t, score_fn(x, y_hat, t))
 
         grid, times = self.timesteps(), self._batch_times(y_hat)
-        x = self.sde.prior_sample(y_hat, generator)
+        x = self.start(y_hat, generator)
         for step in range(self.num_steps):
             here = slope(x, times[step])
             if step + 1 < self.num_steps:  # Heun: Euler guess, then the mean of the two slopes

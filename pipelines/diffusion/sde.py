@@ -97,14 +97,14 @@ class OUVESDE:
         u = torch.rand(batch_size, device=device, generator=generator)
         return self.t_eps + (self.T - self.t_eps) * u
 
-    def prior_sample(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """x_T ~ N_C(y, std(T)^2 I), the start of the reverse process.
+    def prior_sample(self, y: Tensor, generator: torch.Generator | None = None, t: float | None = None) -> Tensor:
+        """x_t ~ N_C(y, std(t)^2 I) at t = T (default) or an earlier start time: the start of the reverse process.
 
-        The exact marginal at T also contains e^{-eta T} (x0 - y); it is unknown at
-        inference and neglected, as in SGMSE.
+        The exact marginal at t also contains e^{-eta t} (x0 - y); it is unknown at
+        inference and neglected, as in SGMSE (at T) and StoRM (which starts at t < T).
         """
-        std_T = self.std(torch.tensor(self.T, dtype=torch.float64)).item()
-        return y + std_T * complex_normal(y, generator)
+        std_t = self.std(torch.tensor(self.T if t is None else t, dtype=torch.float64)).item()
+        return y + std_t * complex_normal(y, generator)
 
     def reverse_step(
         self, x: Tensor, y: Tensor, t: Tensor, dt: float, score: Tensor, z: Tensor

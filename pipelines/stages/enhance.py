@@ -1,4 +1,8 @@
-"""`cmkt enhance`: noisy files (or a prepared split) in, enhanced WAVs out, with a trained checkpoint.
+"""`cmkt enhance`: noisy files (or a prepared split) in, enhanced WAVs out, with the bundled model or a checkpoint.
+
+Without a checkpoint the bundled default model enhances (pipelines/pretrained.py), with the
+sampler its model card names; one file given without an output folder is written beside
+itself as NAME_enhanced.wav.
 
 Outputs keep each input's length and sample rate (mono). Results are cached in the
 artifact store keyed by the input, the checkpoint, the sampling options and how the networks
@@ -15,7 +19,7 @@ encoder embeds the mouth crops itself). Without video they enhance with the mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +31,10 @@ from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
+from pipelines.enhancer import SpeechEnhancer
 from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions, enhance_recordings
+from pipelines.pretrained import recommended_sampling
 from pipelines.reporting import Reporter
 from pipelines.speedups import compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
@@ -39,10 +45,13 @@ from pipelines.video.lip_features import LipTrack, load_lip_features
 STAGE = "enhance"
 
 
+ENHANCED_SUFFIX = "_enhanced"  # noisy.wav -> noisy_enhanced.wav when no output folder is given
+
+
 @dataclass
 class EnhanceOptions:
     checkpoint: Path
-    sampling: SamplingOptions = SamplingOptions()
+    sampling: SamplingOptions | None = None  # None: the model card's sampler (PC 30 + ALD for a checkpoint)
     batch_size: int = 4
     chunk_seconds: float = 8.0
     seed: int = 0
@@ -76,16 +85,44 @@ class Recording:
     lips: LipTrack | None = None  # ... or its lip frames (cached for a prepared split, or computed)
 
 
-def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path, options: EnhanceOptions,
-                  reporter: Reporter) -> StageReport:
-    """Enhance one file or every audio/video file under a folder into `out_dir` (same relative names, .wav)."""
+def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path | None, options: EnhanceOptions,
+                  reporter: Reporter) -> tuple[StageReport, list[Path]]:
+    """Enhance one file or every audio/video file under a folder into `out_dir` (same relative names, .wav).
+
+    With no `out_dir`, one file is written beside itself as NAME_enhanced.wav. Returns the report and the
+    output files."""
+    if out_dir is None and not inputs.is_file():
+        raise BadInput(f"{inputs}: enhancing a folder needs an output folder (-o DIR)")
     videos = _videos_by_stem(options.video)
     recordings = []
     for uid, path, relative in media_files(inputs, "enhance"):
         video = videos.get(path.stem) if options.video and options.video.is_dir() else options.video
         checksum = combine_checksums(file_checksum(path), file_checksum(video) if video else None)
-        recordings.append(Recording(uid, out_dir / relative.with_suffix(".wav"), checksum, source=path, video=video))
-    return _enhance(workdir, safe_id(out_dir.resolve().name), recordings, options, reporter)
+        target = (out_dir / relative.with_suffix(".wav") if out_dir is not None
+                  else path.with_name(f"{path.stem}{ENHANCED_SUFFIX}.wav"))
+        _check_target(target, path)
+        recordings.append(Recording(uid, target, checksum, source=path, video=video))
+    name = safe_id((out_dir or inputs.parent).resolve().name)
+    model, options = _load_model(options)
+    report = _enhance(workdir, name if out_dir is not None else f"beside-{name}", model, recordings, options, reporter)
+    return report, [r.target for r in recordings]
+
+
+def _check_target(target: Path, source: Path) -> None:
+    """Never write over an input or through a symbolic link (checked before any work is done)."""
+    if target.is_symlink():
+        raise BadInput(f"{target}: the output would be written through a symbolic link; remove it or choose "
+                       f"another -o folder")
+    if target.exists() and target.resolve() == source.resolve():
+        raise BadInput(f"{target}: the output would overwrite its input; choose another -o folder")
+
+
+def _load_model(options: EnhanceOptions) -> tuple[SpeechEnhancer, EnhanceOptions]:
+    """The model, and the options with the sampler filled in from its card when none was chosen."""
+    model = load_for_inference(options.checkpoint, torch.device(options.device))
+    if options.sampling is None:
+        options = replace(options, sampling=recommended_sampling(model.card))
+    return model, options
 
 
 def _videos_by_stem(video: Path | None) -> dict[str, Path]:
@@ -98,6 +135,7 @@ def _videos_by_stem(video: Path | None) -> dict[str, Path]:
 
 def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporter: Reporter) -> tuple[StageReport, Path]:
     """Enhance a prepared split into WORKDIR/enhanced/NAME/ID.wav, ready for `cmkt score --enhanced`."""
+    model, options = _load_model(options)
     name = output_name(options)
     out_dir = workdir.root / "enhanced" / name
     recordings = []
@@ -108,20 +146,21 @@ def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporte
                                         str(group.attrs["input_checksum"]), samples=group["noisy"][()]))
     if not recordings:
         raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
-    return _enhance(workdir, f"{split}-{name}", recordings, options, reporter, split), out_dir
+    return _enhance(workdir, f"{split}-{name}", model, recordings, options, reporter, split), out_dir
 
 
 def output_name(options: EnhanceOptions) -> str:
-    """e.g. 'a-small-seed0-pc30ald', 'a-small-seed0-ode10-bf16' from the checkpoint's run folder, the sampler and
-    a non-default precision (compiling changes only rounding, so it shares the folder)."""
+    """e.g. 'a-small-seed0-pc30ald', 'a-small-seed0-ode10-bf16' from the checkpoint's run folder (a model file:
+    its name), the sampler and a non-default precision (compiling changes only rounding, so it shares the folder)."""
     precision = "" if options.precision == "fp32" else f"-{options.precision}"
-    return safe_id(f"{options.checkpoint.resolve().parent.name}-{options.sampling.tag}{precision}")
+    path = options.checkpoint.resolve()
+    model = path.parent.name if path.suffix == ".ckpt" else path.stem
+    return safe_id(f"{model}-{options.sampling.tag}{precision}")
 
 
-def _enhance(workdir: Workdir, name: str, recordings: list[Recording], options: EnhanceOptions,
-             reporter: Reporter, split: str | None = None) -> StageReport:
+def _enhance(workdir: Workdir, name: str, model: SpeechEnhancer, recordings: list[Recording],
+             options: EnhanceOptions, reporter: Reporter, split: str | None = None) -> StageReport:
     """`split`: the prepared split the recordings come from (None: files)."""
-    model = load_for_inference(options.checkpoint, torch.device(options.device))
     if options.compile:
         compile_networks(model, reporter.warn)
     if model.config.uses_video:

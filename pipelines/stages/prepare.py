@@ -14,7 +14,7 @@ from pipelines.audio_io import SAMPLE_RATE, LoadedAudio, load_audio
 from pipelines.data.layout import apply_transcript_table, discover_flat, discover_sgmse, is_sgmse_layout
 from pipelines.data.manifest import SPLITS, Utterance, write_manifest
 from pipelines.data.mixing import MixPlan, find_noise_files, mix_at_snr, plan_mixture
-from pipelines.data.splits import assign_splits
+from pipelines.data.splits import assign_listed_splits, assign_splits
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import ItemOutput, StageReport, WorkItem, run_items
@@ -30,6 +30,7 @@ class PrepareOptions:
     seed: int = 0
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_by: str = "speaker"
+    speaker_splits: Path | None = None  # TSV speaker -> split; replaces the random speaker split
     speaker_regex: str | None = None
     transcripts: Path | None = None
     language: str = ""
@@ -68,7 +69,10 @@ def _discover(options: PrepareOptions, reporter: Reporter) -> tuple[list[Utteran
             raise BadInput("a flat folder of clean speech needs --noise DIR to mix noisy speech "
                            "(or use the DATA/{train,valid,test}/{clean,noisy} layout)")
         utterances = discover_flat(options.sources, options.speaker_regex)
-        assign_splits(utterances, options.fractions, options.split_by, options.seed)
+        if options.speaker_splits:
+            assign_listed_splits(utterances, options.speaker_splits)
+        else:
+            assign_splits(utterances, options.fractions, options.split_by, options.seed)
         utterances = _mixtures_of(utterances, options.mixes_per_file)
         noises = find_noise_files(options.noise_dir)
         plans = {u.id: plan_mixture(u.id, u.split, noises, options.snrs, options.seed, options.fractions,

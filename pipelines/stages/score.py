@@ -19,7 +19,7 @@ import numpy as np
 from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
-from pipelines.data.manifest import read_manifest, safe_id
+from pipelines.data.manifest import distinct_ids, read_manifest, safe_id
 from pipelines.errors import BadInput
 from pipelines.metrics import METRICS, intrusive_metrics
 from pipelines.reporting import Reporter
@@ -48,12 +48,15 @@ def score_folders(workdir: Workdir, clean_dir: Path, enhanced_dir: Path, noisy_d
     if unmatched:
         reporter.warn(f"{len(unmatched)} clean files have no enhanced file (e.g. {unmatched[0]}); they are not scored")
     items = []
+    ids, renamed = distinct_ids(sorted(enhanced))
+    for note in renamed:
+        reporter.warn(note)
     for stem, path in sorted(enhanced.items()):
         sources = {"clean": clean.get(stem), "estimate": path, "noisy": noisy.get(stem)}
         if noisy_dir and sources["noisy"] is None:
             reporter.warn(f"{stem}: no noisy file in {noisy_dir}; scored without the improvement columns")
         checksum = combine_checksums({k: file_checksum(v) if v else None for k, v in sources.items()})
-        items.append(WorkItem(safe_id(stem), checksum, (sources, trim, stem)))
+        items.append(WorkItem(ids[stem], checksum, (sources, trim, stem)))
     name = safe_id(enhanced_dir.resolve().name)
     return _score(workdir, name, items, reporter, force, jobs, trim, out_dir)
 

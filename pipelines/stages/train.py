@@ -58,6 +58,8 @@ def run_folder(workdir: Workdir, options: TrainOptions) -> Path:
     fusion = "" if options.model.fusion == "none" else f"{options.model.fusion}-"
     lips = "finetune-" if options.model.lip_finetune else ""
     name = options.run_name or f"{options.model.modality}-{fusion}{lips}{options.model.preset}-seed{options.loop.seed}"
+    if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise BadInput(f"--run-name must be a plain folder name (no '/', '..' or absolute path), got {name!r}")
     return workdir.root / "train" / name
 
 
@@ -79,10 +81,15 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
     last = folder / "last.ckpt"
     if last.exists() and not (options.resume or options.force):
         raise BadInput(f"{folder} already holds a training run: --resume to continue it, --force to start over")
+    if options.resume and not options.force and not last.exists():
+        raise BadInput(f"--resume: {last} does not exist, so there is nothing to resume (an interrupted first save "
+                       f"leaves none): start the run without --resume")
     if distributed.is_main():
         if options.force and folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        for partial in folder.glob("*.tmp"):  # a checkpoint save that was interrupted: never read, never kept
+            partial.unlink()
     distributed.barrier()  # the other ranks read the run folder once rank 0 has prepared it
     _seed_everything(options.loop.seed)
     payload = read_checkpoint(last) if options.resume and last.exists() else None

@@ -1,8 +1,13 @@
-"""Checkpoints that carry everything `enhance` and `--resume` need.
+"""Checkpoints that carry everything `enhance` and `--resume` need, and the inference-only model files.
 
 A checkpoint holds the model config (so `enhance` rebuilds the network from the file
 alone), the EMA weights used for inference, and, for resuming, the live weights, the
 optimiser state, the step counters and the random-generator state.
+
+A model file (`cmkt export`; the bundled default is one) holds only what enhancing needs:
+the config, the EMA weights in float16 (half the size; enhancing computes in float32) and a
+model card (how it was trained, how well it does, the sampler it is meant to run with).
+It is read with `weights_only=True`: tensors and plain containers, never code.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_training_only
 from pipelines.errors import BadInput
 
 FORMAT = "cmkt-checkpoint-1"
+MODEL_FORMAT = "cmkt-model-1"
 
 
 @dataclass
@@ -47,26 +53,74 @@ def save_checkpoint(path: Path, model: SpeechEnhancer, ema_model: SpeechEnhancer
     temporary.replace(path)
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
+def _load(path: Path) -> Any:
+    """torch.load with weights_only=True: tensors, numbers, strings and plain containers only. A file that needs
+    anything else (a pickle that would run code, another program's classes) is refused, never executed."""
     if not Path(path).is_file():
-        raise BadInput(f"{path}: no such checkpoint")
+        raise BadInput(f"{path}: no such checkpoint or model file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise BadInput(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated, foreign or unsafe files
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise BadInput(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line[:200]})") from None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    payload = _load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise BadInput(f"{path}: not a cmkt checkpoint")
     return payload
 
 
+def read_model(path: Path) -> dict[str, Any]:
+    """A model file or a training checkpoint, as {"config", "weights", "card"} (card empty for checkpoints)."""
+    payload = _load(path)
+    if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
+        weights = {k: v.float() if v.is_floating_point() else v for k, v in payload["weights"].items()}
+        return {"config": payload["config"], "weights": weights, "card": payload.get("card", {})}
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise BadInput(f"{path}: not a cmkt checkpoint or model file")
+    return {"config": payload["config"], "weights": payload["ema"], "card": {}}
+
+
+def export_model(checkpoint: Path, out: Path, card: dict[str, Any]) -> int:
+    """Write the inference-only model file of a training checkpoint (EMA weights, float16); returns its size."""
+    payload = read_checkpoint(checkpoint)
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()
+               if not is_training_only(k)}
+    state = payload["state"]
+    card = {"trained_steps": state["step"], "training_seconds": round(state["seconds"]), **card}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(out.name + ".tmp")
+    torch.save({"format": MODEL_FORMAT, "cmkt_version": __version__, "config": payload["config"],
+                "weights": weights, "card": card}, temporary)
+    temporary.replace(out)
+    return out.stat().st_size
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    """Model-card facts from a JSON object file (`cmkt export --card`)."""
+    import json
+
+    try:
+        facts = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise BadInput(f"{path}: not a readable JSON file ({err})") from None
+    if not isinstance(facts, dict):
+        raise BadInput(f"{path}: the model card must be a JSON object")
+    return facts
+
+
 def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
-    """Rebuild the model from the checkpoint's config and load its EMA weights, ready for `enhance`.
+    """Rebuild the model from a model file's or checkpoint's config and load its EMA weights, ready for `enhance`.
 
     The cross-modal aligners (training only) are not built and their weights not loaded.
+    The model card (empty for a checkpoint) is kept as `model.card`.
     """
-    payload = read_checkpoint(path)
+    payload = read_model(path)
     model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), with_aligner=False)
-    model.load_state_dict({k: v for k, v in payload["ema"].items() if not is_training_only(k)})
+    model.load_state_dict({k: v for k, v in payload["weights"].items() if not is_training_only(k)})
+    model.card = payload["card"]
     return ready_for_inference(model, device)
 
 

@@ -197,16 +197,17 @@ class Trainer:
         self._save("last.ckpt", started)
 
     def validate(self) -> tuple[float, float]:
-        """Mean PESQ-WB and SI-SDR of the EMA model on the first validation utterances (NaN if none)."""
+        """Mean PESQ-WB and SI-SDR of the EMA model on validation utterances spread over the split (NaN if none)."""
         if self.valid is None or len(self.valid) == 0:
             return float("nan"), float("nan")
         limit = int(self.options.validation_seconds * 16_000)
         count = min(self.options.validation_utterances, len(self.valid))
-        noisy = [self.valid.noisy[i][:limit].numpy() for i in range(count)]
-        clean = [self.valid.clean[i][:limit].numpy() for i in range(count)]
+        picks = [k * len(self.valid) // count for k in range(count)]  # spread over the split (ids sort by voice)
+        noisy = [self.valid.noisy[i][:limit].numpy() for i in picks]
+        clean = [self.valid.clean[i][:limit].numpy() for i in picks]
         lips = None
         if self.valid_lips is not None:
-            lips = [self.ema.model.embed_track(self.valid_lips.items.get(self.valid.ids[i])) for i in range(count)]
+            lips = [self.ema.model.embed_track(self.valid_lips.items.get(self.valid.ids[i])) for i in picks]
         enhanced, _ = enhance_recordings(self.ema.model, noisy, self.options.validation_sampling,
                                          batch_size=count, chunk_seconds=self.options.validation_seconds,
                                          seed=self.options.seed, lips=lips)

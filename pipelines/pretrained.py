@@ -1,0 +1,28 @@
+"""The model cmkt ships: `cmkt enhance noisy.wav` enhances with it when no --ckpt is given.
+
+An inference-only model file (pipelines/training/checkpoint.py) inside the installed
+package, so it loads with no network. How it was made and how well it does: its model
+card (`cmkt export` wrote it) and docs/pretrained.md; the recipe that trains it again:
+recipes/debian_corpus/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.errors import BadInput
+from pipelines.inference import SamplingOptions
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "cmkt-a-small-debian.pt"
+
+
+def default_model() -> Path:
+    if not DEFAULT_MODEL.is_file():
+        raise BadInput(f"the bundled model {DEFAULT_MODEL} is missing (a partial install?): reinstall cmkt or give "
+                       f"--ckpt")
+    return DEFAULT_MODEL
+
+
+def recommended_sampling(card: dict) -> SamplingOptions:
+    """The sampler a model file's card names (measured best for that model); the paper's PC 30 + ALD otherwise."""
+    return SamplingOptions.from_dict(card["sampling"]) if "sampling" in card else SamplingOptions()
