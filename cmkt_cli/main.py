@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import List, Optional
 
-import torch
 import typer
 
 from cmkt_cli.options import (FORCE, JOBS, LANGUAGE, MIXES, NOISE, QUIET, SEED, SNR, SOURCES, SPEAKER_REGEX,
@@ -17,7 +17,9 @@ from cmkt_cli.transcribe import transcribe_command
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from pipelines.data.mixing import parse_snrs
 from pipelines.data.splits import parse_fractions
-from pipelines.enhancer import FUSIONS, EnhancerConfig
+from pipelines.enhancer import DENOISER_OUTPUTS, FUSIONS, EnhancerConfig
+from pipelines.artifacts.workdir import make_folder
+from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
 from pipelines.inference import SAMPLERS, SamplingOptions
 from pipelines.pretrained import default_model
@@ -44,6 +46,11 @@ app = typer.Typer(
 
 def _prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
                      mixes_per_file, speaker_splits=None) -> PrepareOptions:
+    if speaker_regex is not None:
+        try:
+            re.compile(speaker_regex)
+        except re.error as err:
+            raise BadInput(f"--speaker-regex {speaker_regex!r} is not a valid regular expression: {err}") from None
     return PrepareOptions(sources=list(sources), noise_dir=noise, snrs=parse_snrs(snr), seed=seed,
                           fractions=parse_fractions(split), split_by=split_by, speaker_regex=speaker_regex,
                           transcripts=transcripts, language=language, mixes_per_file=mixes_per_file,
@@ -125,6 +132,10 @@ CROP = typer.Option(256, "--crop-frames", min=16, help="STFT frames per training
 HOP = typer.Option(128, "--hop-length", help="STFT hop: 128 (TMSV) or 160 (AVSEC-3).")
 VALIDATE_EVERY = typer.Option(200, "--validate-every", min=1, help="Validate and checkpoint every N steps.")
 VAL_STEPS = typer.Option(30, "--val-steps", min=1, help="Reverse-diffusion steps used in validation.")
+LR_DECAY = typer.Option(0, "--lr-decay-steps", min=0, help="Decay the learning rate linearly to a tenth over the "
+                                                            "last N steps before --max-steps (0: constant).")
+DENOISER_OUTPUT = typer.Option("direct", "--denoiser-output", help="direct (y_hat = D(y), as StoRM) or residual "
+                                                                    "(y_hat = y + D(y): starts as the identity).")
 VAL_SAMPLER = typer.Option("pc", "--val-sampler", help="Sampler validation enhances with (best.ckpt is chosen by "
                            "its PESQ): pc, ode or predictive (cheap; for a model meant to run predictive).")
 VAL_UTTERANCES = typer.Option(4, "--val-utterances", min=1, help="Validation utterances (first 4 s of each).")
@@ -169,25 +180,31 @@ def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_
                    hop_length, validate_every, val_steps, resume, run_name, force,
                    parametrisation="noise", fusion="none", misalign_shift=0.0, align_weight=None,
                    adapter_beta=0.1, lip_encoder="frozen", lip_weights=None, grad_accum=1, val_sampler="pc",
-                   val_utterances=4) -> TrainOptions:
+                   val_utterances=4, denoiser_output="direct", lr_decay_steps=0) -> TrainOptions:
     if preset not in NCSNPP_PRESETS:
         raise BadInput(f"--preset must be one of {', '.join(NCSNPP_PRESETS)}, got {preset!r}")
     if parametrisation not in ("noise", "direct"):
         raise BadInput(f"--score-parametrisation must be noise or direct, got {parametrisation!r}")
     if fusion not in FUSIONS:
         raise BadInput(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+    if lr_decay_steps and (max_steps is None or lr_decay_steps > max_steps):
+        raise BadInput("--lr-decay-steps needs --max-steps at least as large (the decay ends there)")
+    if denoiser_output not in DENOISER_OUTPUTS:
+        raise BadInput(f"--denoiser-output must be one of {', '.join(DENOISER_OUTPUTS)}, got {denoiser_output!r}")
     if lip_encoder not in ("frozen", "finetune"):
         raise BadInput(f"--lip-encoder must be frozen or finetune, got {lip_encoder!r}")
     if lip_encoder == "finetune" and modality == "a":
         raise BadInput("--lip-encoder finetune trains the visual branch: use it with --modality av or avl")
+    resolve_device(device)  # a bad --device is an error now, not after the data is loaded
     return TrainOptions(
         model=EnhancerConfig(preset=preset, hop_length=hop_length, modality=modality,
-                             score_parametrisation=parametrisation, fusion=fusion, align_weight=align_weight,
+                             score_parametrisation=parametrisation, denoiser_output=denoiser_output,
+                             fusion=fusion, align_weight=align_weight,
                              adapter_beta=adapter_beta, lip_finetune=lip_encoder == "finetune"),
         loop=LoopOptions(batch_size=batch_size, learning_rate=lr, crop_frames=crop_frames, max_steps=max_steps, max_epochs=max_epochs,
                          max_time=_parse_duration(max_time), validate_every=validate_every,
                          validation_sampling=_sampling(val_sampler, val_steps, "ald", 0.5),
-                         validation_utterances=val_utterances, seed=seed,
+                         validation_utterances=val_utterances, lr_decay_steps=lr_decay_steps, seed=seed,
                          misalign_shift=misalign_shift, grad_accum=grad_accum),
         run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights)
 
@@ -210,7 +227,8 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   misalign_shift: float = MISALIGN, align_weight: Optional[float] = ALIGN_WEIGHT,
                   adapter_beta: float = ADAPTER_BETA, lip_encoder: str = LIP_ENCODER,
                   lip_weights: Optional[Path] = LIP_START, grad_accum: int = GRAD_ACCUM,
-                  val_sampler: str = VAL_SAMPLER, val_utterances: int = VAL_UTTERANCES, workdir: Path = WORKDIR,
+                  val_sampler: str = VAL_SAMPLER, val_utterances: int = VAL_UTTERANCES,
+                  denoiser_output: str = DENOISER_OUTPUT, lr_decay_steps: int = LR_DECAY, workdir: Path = WORKDIR,
                   force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir.
 
@@ -220,7 +238,8 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
         options = _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_time, seed, device,
                                  crop_frames, hop_length, validate_every, val_steps, resume, run_name, force,
                                  score_parametrisation, fusion, misalign_shift, align_weight, adapter_beta,
-                                 lip_encoder, lip_weights, grad_accum, val_sampler, val_utterances)
+                                 lip_encoder, lip_weights, grad_accum, val_sampler, val_utterances,
+                                 denoiser_output, lr_decay_steps)
         result = train(place, options, reporter)
         if not follower:
             print_training(reporter.console, result)
@@ -264,7 +283,7 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
 
 
 def _device_name(device: str) -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    return str(resolve_device(device))
 
 
 @app.command("run")
@@ -318,6 +337,7 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
     with command_session(quiet) as reporter:
         facts = read_card(card) if card is not None else {}
         sampling = _sampling(sampler, steps, corrector, snr, t_start)
+        make_folder(out.parent, "-o")
         size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")
 

@@ -7,6 +7,7 @@ Exit codes: 0 done, 2 bad input or usage (one line, no traceback), 1 internal er
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,10 +17,13 @@ from rich.markup import escape
 
 from pipelines.artifacts import Workdir, WorkdirLock
 from pipelines.artifacts.shards import WHOLE, Shard
-from pipelines.errors import CmktError
+from pipelines.errors import BadInput, CmktError
 from pipelines.reporting import Reporter, speaking_for_command, start_log_file
 
 log = logging.getLogger("cmkt")
+# Until a command's log file is set up, its records go nowhere: without a handler Python would print them (an
+# error's traceback included) to stderr beside the one line the console prints.
+log.addHandler(logging.NullHandler())
 
 
 @contextmanager
@@ -68,6 +72,7 @@ def command_session(quiet: bool) -> Iterator[Reporter]:
 def exit_codes(reporter: Reporter, log_paths: list[Path]) -> Iterator[None]:
     """Map a failure to a one-line message and the exit code; `log_paths`: where the traceback went, once known."""
     try:
+        check_numbers()
         yield
     except CmktError as err:
         log.error("%s", err)
@@ -84,3 +89,30 @@ def exit_codes(reporter: Reporter, log_paths: list[Path]) -> Iterator[None]:
         reporter.console.print(f"[red]internal error:[/] {type(err).__name__}: {escape(str(err))}{where}")
         raise typer.Exit(1) from None
 
+
+SEED_RANGE = (0, 2**64 - 1)
+
+
+def check_numbers() -> None:
+    """Numbers of the running command's options that click accepts but nothing can use: a float option given nan or
+    inf, a --seed that is negative or wider than 64 bits (BadInput, so one line and exit 2 like any bad option)."""
+    context = _click_context()
+    if context is None:
+        return
+    for param in context.command.params:
+        value = context.params.get(param.name)
+        flag = next((o for o in param.opts if o.startswith("--")), param.opts[0] if param.opts else param.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadInput(f"{flag} must be a finite number, got {value}")
+        if param.name == "seed" and isinstance(value, int) and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+            raise BadInput(f"{flag} must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]} (2**64 - 1), "
+                           f"got {value}")
+
+
+def _click_context():
+    """The running command's click context (newer Typer versions carry their own copy of click)."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+    return get_current_context(silent=True)

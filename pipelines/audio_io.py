@@ -19,8 +19,16 @@ import soxr
 from pipelines.errors import BadInput
 
 SAMPLE_RATE = 16_000
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg"}  # libsndfile's own formats: one it cannot read is a broken file
+# Every audio file `load_audio` reads (the others through PyAV): the one list that folder scans (prepare's sources
+# and noise, enhance, score, transcribe) take files by, so a folder holds what a single file given alone may be.
+AUDIO_SUFFIXES = SOUNDFILE_SUFFIXES | {".mp3", ".m4a", ".aac", ".opus", ".wma", ".aif", ".aiff"}
 VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
+
+
+def audio_kinds() -> str:
+    """The audio suffixes, for messages: ".aac, .aif, ..."."""
+    return ", ".join(sorted(AUDIO_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=False)
     except sf.LibsndfileError as err:
-        if path.suffix.lower() in AUDIO_SUFFIXES:
+        if path.suffix.lower() in SOUNDFILE_SUFFIXES:
             raise BadInput(f"{path}: not readable as audio ({err.error_string})") from None
         return _read_with_av(path)
     return data, rate

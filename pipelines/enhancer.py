@@ -37,6 +37,7 @@ from pipelines.spectral import SpecTransform, crop_frames, pad_frames
 
 
 FUSIONS = ("none", "ot", "mhca")
+DENOISER_OUTPUTS = ("direct", "residual")
 MODALITIES = ("a", "av", "avl")  # audio; + lips; + lips and text (the text only in training)
 ALIGN_WEIGHTS = {"none": 0.0, "ot": 0.01, "mhca": 0.2}
 
@@ -58,6 +59,10 @@ class EnhancerConfig:
     # "noise": s = -net / std(t), the network predicts the unit-variance noise (NCSN++'s scale_by_sigma);
     # "direct": s = net, as in SGMSE. Same loss, same optimum; see docs/model.md for why "noise" is the default.
     score_parametrisation: str = "noise"
+    # "direct": y_hat = Denoiser(y), as in StoRM; "residual": y_hat = y + Denoiser(y), so the untrained network (whose
+    # read-out starts at zero) passes the input through and learns only what to remove (docs/pretrained.md: it
+    # learns faster on a CPU budget)
+    denoiser_output: str = "direct"
     modality: str = "a"
     # cross-modal knowledge transfer (training only)
     fusion: str = "none"  # none | ot | mhca
@@ -109,6 +114,9 @@ class SpeechEnhancer(nn.Module):
         self.score_net = build_backbone(config.backbone, in_complex=2, preset=config.preset)
         if config.score_parametrisation not in ("noise", "direct"):
             raise ValueError(f"score_parametrisation must be 'noise' or 'direct', got {config.score_parametrisation!r}")
+        if config.denoiser_output not in DENOISER_OUTPUTS:
+            raise ValueError(f"denoiser_output must be one of {', '.join(DENOISER_OUTPUTS)}, got "
+                             f"{config.denoiser_output!r}")
         if config.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {config.fusion!r}")
         _check_modality(config)
@@ -149,9 +157,10 @@ class SpeechEnhancer(nn.Module):
         return self.score_net.multiple
 
     def denoise(self, y: Tensor, context: dict | None = None) -> Tensor:
-        """The predictive estimate y_hat = Denoiser(y), the network run with t fixed to 1."""
+        """The predictive estimate y_hat = Denoiser(y) (or y + Denoiser(y)), the network run with t fixed to 1."""
         t = torch.ones(y.shape[0], device=y.device, dtype=y.real.dtype)
-        return self.denoiser(y, t, context)
+        output = self.denoiser(y, t, context)
+        return y + output if self.config.denoiser_output == "residual" else output
 
     def score(self, x: Tensor, y_hat: Tensor, t: Tensor, context: dict | None = None) -> Tensor:
         output = self.score_net(torch.cat([x, y_hat], dim=1), t, context)

@@ -7,6 +7,7 @@ import pytest
 from pipelines import __version__
 from pipelines.artifacts import ArtifactStore, Workdir, WorkdirLock, open_artifact
 from pipelines.errors import BadInput, WorkdirBusy
+from tests.conftest import run_cli, speech_like, write_wav
 
 
 def _put(store, uid, checksum, value):
@@ -98,3 +99,39 @@ def test_committed_file_is_plain_hdf5(tmp_path):
     path = store.commit()
     with h5py.File(path, "r") as f:
         assert f["a/x"].dtype == np.float32
+
+
+def test_a_damaged_or_edited_artifact_is_one_line_naming_the_stage_to_rerun(tmp_path):
+    """A later stage reading a truncated artifact, or one with a dataset deleted, exits 2 with one line; rerunning
+    the stage that wrote it repairs it (an unreadable file is moved aside with a warning)."""
+    for k in range(2):
+        write_wav(tmp_path / "clean" / f"u{k}.wav", speech_like(1.0, seed=k))
+    write_wav(tmp_path / "noise" / "n.wav", (0.05 * np.random.default_rng(0).standard_normal(32_000)).astype(np.float32))
+    workdir = tmp_path / "w"
+    prepare = ["prepare", tmp_path / "clean", "--noise", tmp_path / "noise", "--split", "0.5,0,0.5", "--split-by",
+               "file", "-w", workdir, "-q"]
+    assert run_cli(*prepare).exit_code == 0
+    artifact = workdir / "artifacts" / "prepare_test.h5"
+
+    def score_fails(reason: str) -> None:
+        result = run_cli("score", "-w", workdir, "--split", "test", "-q")
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "prepare_test.h5 is damaged" in lines[0]
+        assert reason in lines[0] and "rerun `cmkt prepare`" in lines[0]
+
+    with h5py.File(artifact, "a") as f:
+        uid, = list(f)
+        del f[uid]["noisy"]
+    score_fails("object 'noisy' doesn't exist")
+    assert run_cli(*prepare).exit_code == 0  # the edited entry is computed again
+    with h5py.File(artifact, "r") as f:
+        assert "noisy" in f[uid]
+
+    data = artifact.read_bytes()
+    artifact.write_bytes(data[: len(data) // 2])
+    score_fails("truncated file")
+    rerun = run_cli(*prepare)
+    assert rerun.exit_code == 0 and "prepare_test.h5.damaged" in rerun.output
+    with h5py.File(artifact, "r") as f:
+        assert "noisy" in f[uid]

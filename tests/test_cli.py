@@ -1,6 +1,6 @@
 """The CLI contract: the stage list, exit codes and one-line errors."""
 
-from tests.conftest import run_cli
+from tests.conftest import random_checkpoint, run_cli, speech_like, write_wav
 
 STAGES = ("prepare", "transcribe", "featurize", "train", "enhance", "score", "run")
 
@@ -28,3 +28,51 @@ def test_stage_writes_a_log_in_the_workdir(tmp_path):
     run_cli("prepare", tmp_path / "absent", "-w", tmp_path / "w")
     log = (tmp_path / "w" / "logs" / "prepare.log").read_text()
     assert "no such folder" in log
+
+
+def test_numbers_nothing_can_use_are_refused_at_the_option(tmp_path):
+    """nan/inf for a number, a seed outside 0..2**64-1, a broken regex: exit 2 and one "error:" line."""
+    prepare = ["prepare", tmp_path, "--noise", tmp_path, "-w", tmp_path / "w"]
+    cases = [
+        (prepare + ["--snr", "0,nan"], "--snr expects"),
+        (prepare + ["--split", "nan,0.5,0.5"], "--split expects"),
+        (prepare + ["--split", "inf,1,1"], "--split expects"),
+        (prepare + ["--seed", "-1"], "--seed must be an integer from 0"),
+        (prepare + ["--seed", str(2**64)], "--seed must be an integer from 0"),
+        (prepare + ["--speaker-regex", "(spk"], "--speaker-regex '(spk' is not a valid regular expression"),
+        (["enhance", tmp_path / "a.wav", "--snr", "inf", "-w", tmp_path / "w"], "--snr must be a finite number"),
+        (["train", "--lr", "nan", "-w", tmp_path / "w"], "--lr must be a finite number"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, result.output)
+        assert message in lines[0], (args, result.output)
+
+
+def test_devices_this_machine_lacks_are_one_line_errors(tmp_path, monkeypatch):
+    """An unknown device name, or cuda where there is none: exit 2 and one line, from enhance and from train."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for command in (["enhance", tmp_path / "a.wav", "--ckpt", tmp_path / "m.ckpt"], ["train"]):
+        for device, message in (("cuda", "no CUDA device is available"), ("gpu0", "is not a device name"),
+                                ("meta", "not supported")):
+            result = run_cli(*command, "--device", device, "-w", tmp_path / "w")
+            lines = result.output.strip().splitlines()
+            assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
+            assert message in lines[0], (command, device, result.output)
+
+
+def test_output_folders_that_cannot_be_made_are_one_line_errors(tmp_path):
+    """A --workdir or -o under a regular file (or naming one): exit 2, one line, no traceback."""
+    (tmp_path / "file").write_text("not a folder")
+    result = run_cli("prepare", tmp_path, "-w", tmp_path / "file" / "w")
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        f"error: --workdir {tmp_path / 'file' / 'w'}: cannot create this folder (Not a directory)"], result.output
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    checkpoint = random_checkpoint(tmp_path / "m.ckpt")
+    for out in (tmp_path / "file", tmp_path / "file" / "out"):
+        result = run_cli("enhance", tmp_path / "in", "-o", out, "--ckpt", checkpoint, "-w", tmp_path / "w")
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith(f"error: -o {out}: cannot create")

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from pipelines.inference import SamplingOptions, plan_chunks
+from pipelines.inference import SamplingOptions, enhance_recordings, plan_chunks
 from pipelines.stages.enhance import EnhanceOptions, output_name
 from tests.conftest import random_checkpoint, run_cli, speech_like, write_wav
 
@@ -74,12 +74,96 @@ def test_bad_inputs_fail_alone_and_silence_passes_through(tmp_path, checkpoint):
     assert (tmp_path / "out" / "good.wav").exists() and not np.any(sf.read(tmp_path / "out" / "silent.wav")[0])
 
 
+def test_a_residual_denoiser_starts_as_the_identity():
+    """y_hat = y + D(y) with D's read-out zero at initialisation: an untrained model returns its input, so training
+    starts from the noisy speech rather than from silence."""
+    from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+
+    model = SpeechEnhancer(EnhancerConfig(preset="small", denoiser_output="residual")).eval()
+    noisy = speech_like(1.0) + 0.05 * np.random.default_rng(0).standard_normal(16_000).astype(np.float32)
+    enhanced, _ = enhance_recordings(model, [noisy], SamplingOptions("predictive", 1), batch_size=1)
+    np.testing.assert_allclose(enhanced[0], noisy, atol=1e-4)
+
+
+def _write_mp3(path, samples, rate=16_000):
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mp3", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
+
+
+def test_a_folder_takes_every_format_a_single_file_may_be(tmp_path, checkpoint):
+    """An MP3 inside a folder is enhanced like the same MP3 given alone (one list of readable formats)."""
+    from pipelines.stages.score import _audio_files
+
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    _write_mp3(tmp_path / "in" / "b.mp3", speech_like(0.5, seed=1))
+    result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", checkpoint, "--sampler",
+                     "predictive", "-w", tmp_path / "w")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a.wav").exists() and (tmp_path / "out" / "b.wav").exists()
+    assert sorted(_audio_files(tmp_path / "in", "--enhanced")) == ["a", "b"]
+
+
+def test_a_model_whose_output_is_not_finite_writes_nothing(tmp_path):
+    """A checkpoint with nan weights: the file fails with a clear message (exit 2) instead of nan audio and exit 0."""
+    import torch
+
+    path = random_checkpoint(tmp_path / "nan.ckpt")
+    payload = torch.load(path, weights_only=True)
+    for weights in (v for v in payload.values() if isinstance(v, dict)):
+        for name, value in weights.items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                value.fill_(float("nan"))
+    torch.save(payload, path)
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", path, "--sampler", "predictive",
+                     "-w", tmp_path / "w")
+    assert result.exit_code == 2 and "a: the model's output is not finite" in result.output, result.output
+    assert not (tmp_path / "out" / "a.wav").exists()
+
+
 def test_unusable_checkpoint_is_a_one_line_error(tmp_path):
     write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
     (tmp_path / "fake.ckpt").write_text("not a checkpoint")
     result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", tmp_path / "fake.ckpt",
                      "-w", tmp_path / "w")
     assert result.exit_code == 2 and "not a readable checkpoint" in result.output and "Traceback" not in result.output
+
+
+def test_a_checkpoint_that_does_not_fit_its_model_is_a_one_line_error(tmp_path):
+    """Renamed weights, weights of the wrong shape, an unknown preset: exit 2 and one line naming the problem."""
+    import torch
+
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
+    original = torch.load(random_checkpoint(tmp_path / "good.ckpt"), weights_only=True)
+
+    def edited(name, edit):
+        payload = torch.load(tmp_path / "good.ckpt", weights_only=True)
+        edit(payload)
+        torch.save(payload, tmp_path / name)
+        return tmp_path / name
+
+    first = next(iter(original["ema"]))
+    cases = {
+        edited("renamed.ckpt", lambda p: p["ema"].update({"renamed." + first: p["ema"].pop(first)})):
+            f"1 missing: {first}; 1 unexpected: renamed.{first})",
+        edited("shape.ckpt", lambda p: p["ema"].update({first: torch.zeros(3, 3)})):
+            f"1 of the wrong shape: {first} (3, 3) not",
+        edited("preset.ckpt", lambda p: p["config"].update(preset="huge")): "its model config cannot be built",
+    }
+    for path, message in cases.items():
+        result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", path, "-w", tmp_path / "w")
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
+        assert message in lines[0], result.output
 
 
 class _RunsCode:

@@ -85,6 +85,16 @@ def test_noise_shorter_than_speech_is_looped(tmp_path):
     np.testing.assert_allclose(residual[:1600], residual[1600:3200], atol=1e-6)  # the same burst, repeated
 
 
+def test_a_noise_file_of_a_few_samples_is_refused(tmp_path):
+    """Five samples looped would be a near-constant "noise": the mixtures using it fail with a clear message."""
+    write_wav(tmp_path / "clean" / "u.wav", speech_like(1.0))
+    write_wav(tmp_path / "noise" / "tiny.wav", np.array([0.1, -0.2, 0.3, -0.1, 0.2], dtype=np.float32))
+    result = run_cli("prepare", tmp_path / "clean", "--noise", tmp_path / "noise", "--split", "0,0,1",
+                     "-w", tmp_path / "w")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "tiny.wav: the noise is only 5 samples" in result.output and "at least 0.1 s" in result.output
+
+
 def test_sgmse_layout_pairs_files_and_converts(tmp_path):
     data = tmp_path / "data"
     for split in ("train", "test"):

@@ -68,3 +68,15 @@ def test_resume_refuses_nothing_and_ignores_a_partly_written_checkpoint(prepared
 def test_training_without_a_prepared_workdir_says_what_to_do(tmp_path):
     result = run_cli("train", "-w", tmp_path, "--max-steps", "1")
     assert result.exit_code == 2 and "cmkt prepare" in result.output
+
+
+def test_learning_rate_decays_linearly_to_a_tenth_over_the_last_steps(tmp_path):
+    from pipelines.training.loop import LoopOptions
+
+    options = LoopOptions(learning_rate=1e-3, max_steps=1000, lr_decay_steps=500)
+    assert [options.learning_rate_at(s) for s in (0, 499, 500)] == [1e-3, 1e-3, 1e-3]
+    assert options.learning_rate_at(750) == pytest.approx(5.5e-4)
+    assert options.learning_rate_at(1000) == pytest.approx(1e-4) == options.learning_rate_at(5000)
+    assert LoopOptions(learning_rate=1e-3, max_steps=1000).learning_rate_at(999) == 1e-3
+    result = run_cli("train", "-w", tmp_path, "--max-time", "1h", "--lr-decay-steps", "10")
+    assert result.exit_code == 2 and "--lr-decay-steps needs --max-steps" in result.output

@@ -1,8 +1,9 @@
 """The HDF5 artifact cache: one file per (stage, split), one group per utterance.
 
 Each group records what produced it (`config_hash`, `config`, `input_checksum`,
-`cmkt_version` attributes), so a rerun skips an utterance whose input and stage
-config are unchanged and recomputes one whose input or config changed.
+`cmkt_version` attributes) and the datasets it was written with (`datasets`), so a rerun
+skips an utterance whose input and stage config are unchanged and recomputes one whose
+input or config changed, or whose datasets are no longer all there.
 
 Crash safety. HDF5 files are not journaled: a process killed while writing into one
 can leave it unreadable. So a run never writes into the committed file. Each finished
@@ -27,6 +28,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Mapping
 
 import h5py
@@ -37,6 +39,7 @@ from pipelines.artifacts.merge import current_artifact
 from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput
+from pipelines.reporting import active_reporter
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -113,6 +116,7 @@ class ArtifactStore:
             f.attrs["config_hash"] = self.config_hash
             f.attrs["config"] = _canonical_json(self.config)
             f.attrs["cmkt_version"] = __version__
+            f.attrs[DATASETS] = json.dumps(sorted(arrays))
         _fsync(temporary)
         old = self._pending.get(uid)
         os.replace(temporary, final)
@@ -158,17 +162,21 @@ class ArtifactStore:
         return self.path
 
     def _read_committed_keys(self) -> dict[str, str]:
+        """The reusable entries of the committed artifact. An entry missing one of its datasets (an edited file) is
+        computed again; an unreadable artifact is moved aside to .h5.damaged and all of it computed again."""
         if not self.path.exists():
             return {}
         try:
             with h5py.File(self.path, "r") as f:
                 return {
                     uid: hashlib.sha256(f"{g.attrs['config_hash']}:{g.attrs['input_checksum']}".encode()).hexdigest()[:16]
-                    for uid, g in f.items()
+                    for uid, g in f.items() if _complete(g)
                 }
-        except (OSError, KeyError):
+        except (OSError, KeyError) as err:
             damaged = self.path.with_suffix(".h5.damaged")
             os.replace(self.path, damaged)
+            active_reporter().warn(f"{self.path} is damaged ({_reason(err)}): moved it to {damaged.name}; computing "
+                                   f"its items again")
             return {}
 
     def _read_pending_keys(self) -> dict[str, str]:
@@ -184,13 +192,71 @@ class ArtifactStore:
         return keys
 
 
-def open_artifact(workdir: Workdir, stage: str, split: str) -> h5py.File:
+DATASETS = "datasets"  # attribute of each entry: JSON list of the dataset names it was written with
+
+_COMMANDS = {"lips": "featurize --lips", "text": "featurize --text"}  # stage -> the command that writes it
+
+
+def stage_command(stage: str) -> str:
+    """The cmkt command (without `cmkt`) that writes `stage`'s artifacts."""
+    return _COMMANDS.get(stage, stage)
+
+
+def open_artifact(workdir: Workdir, stage: str, split: str) -> "ArtifactFile":
     """Open a committed artifact for reading (merged from its shards if need be), with a clear error when the
-    stage has not run."""
+    stage has not run, or when the file is damaged or edited (see `ArtifactFile`)."""
     path = current_artifact(workdir, stage, split)
     if path is None:
-        raise BadInput(f"no {stage} artifact for split '{split}' in {workdir.root}: run `cmkt {stage}` first")
-    return h5py.File(path, "r")
+        raise BadInput(f"no {stage} artifact for split '{split}' in {workdir.root}: run `cmkt {stage_command(stage)}` "
+                       f"first")
+    return ArtifactFile(path, stage)
+
+
+class ArtifactFile(h5py.File):
+    """A committed artifact open for reading. A file HDF5 cannot open (truncated, overwritten), and, inside its
+    `with` block, an error HDF5 raises reading it (a dataset or entry deleted, unreadable data) become one BadInput
+    line naming the file and the command that writes it again, instead of an internal error."""
+
+    def __init__(self, path: Path, stage: str):
+        try:
+            super().__init__(path, "r")
+        except OSError as err:
+            raise BadInput(_damaged(Path(path), stage, err)) from None
+        self._artifact = (Path(path), stage)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        super().__exit__(kind, error, traceback)
+        if isinstance(error, (OSError, KeyError)) and _raised_by_hdf5(error):
+            raise BadInput(_damaged(*self._artifact, error)) from None
+
+
+def _damaged(path: Path, stage: str, err: BaseException) -> str:
+    return f"{path} is damaged or was edited ({_reason(err)}): rerun `cmkt {stage_command(stage)}`"
+
+
+def _reason(err: BaseException) -> str:
+    """HDF5's message without h5py's wrapping, e.g. "object 'noisy' doesn't exist", "truncated file: eof = ..."."""
+    text = str(err.args[0]) if err.args else type(err).__name__
+    inner = re.search(r"\((.*)\)$", text)
+    return inner.group(1) if inner else text
+
+
+def _raised_by_hdf5(err: BaseException) -> bool:
+    """The error came out of h5py (reading), not out of this store writing its own files or other code."""
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    writing = any(code.co_filename == __file__ and code.co_name in ("put", "commit") for code in frames)
+    return bool(frames) and not writing and "h5py" in Path(frames[-1].co_filename).parts
+
+
+def _complete(group: h5py.Group) -> bool:
+    """Whether an entry still has every dataset it was written with (entries of older versions: assumed so)."""
+    listed = group.attrs.get(DATASETS)
+    return listed is None or set(json.loads(listed)) <= set(group)
 
 
 _UID = re.compile(r"[^\W_][\w.-]*")  # letters and digits of any script first, then also '_', '.', '-'

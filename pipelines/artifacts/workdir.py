@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.artifacts.shards import WHOLE, Shard
+from pipelines.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -46,5 +48,18 @@ class Workdir:
         return self.root / f".cmkt.{command}{shard.suffix}.lock"
 
     def create(self) -> "Workdir":
-        self.artifacts.mkdir(parents=True, exist_ok=True)
+        make_folder(self.root, "--workdir")
+        make_folder(self.artifacts, "--workdir")
         return self
+
+
+def make_folder(path: Path, option: str) -> Path:
+    """Create a folder a command writes into (an output option's), or say in one line (BadInput) why it cannot be:
+    a path under a regular file, a file of that name, no permission."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInput(f"{option} {path}: cannot create this folder ({err.strerror or err})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BadInput(f"{option} {path}: this folder is not writable")
+    return path

@@ -8,13 +8,14 @@ than the speech is looped.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pipelines.audio_io import AUDIO_SUFFIXES
+from pipelines.audio_io import AUDIO_SUFFIXES, audio_kinds
 from pipelines.data.manifest import SPLITS
 from pipelines.errors import BadInput
 
@@ -34,8 +35,8 @@ def parse_snrs(text: str) -> list[float]:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
-    if not values:
-        raise BadInput(f"--snr expects a comma-separated list of dB values like -5,0,5, got {text!r}")
+    if not values or not all(math.isfinite(v) for v in values):
+        raise BadInput(f"--snr expects a comma-separated list of (finite) dB values like -5,0,5, got {text!r}")
     return values
 
 
@@ -44,7 +45,7 @@ def find_noise_files(folder: Path) -> list[Path]:
         raise BadInput(f"{folder}: noise folder does not exist")
     files = sorted(p.resolve() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
-        raise BadInput(f"{folder}: no noise audio files (.wav, .flac, .ogg) found")
+        raise BadInput(f"{folder}: no noise audio files ({audio_kinds()}) found")
     return files
 
 

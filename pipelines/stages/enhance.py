@@ -27,7 +27,7 @@ import soxr
 import torch
 
 from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
-from pipelines.artifacts.workdir import Workdir
+from pipelines.artifacts.workdir import Workdir, make_folder
 from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
@@ -104,6 +104,8 @@ def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path | None, options:
         recordings.append(Recording(uid, target, checksum, source=path, video=video))
     name = safe_id((out_dir or inputs.parent).resolve().name)
     model, options = _load_model(options)
+    if out_dir is not None:
+        make_folder(out_dir, "-o")  # before any work: a folder that cannot be written is a one-line error
     report = _enhance(workdir, name if out_dir is not None else f"beside-{name}", model, recordings, options, reporter)
     return report, [r.target for r in recordings]
 
@@ -178,7 +180,8 @@ def _enhance(workdir: Workdir, name: str, model: SpeechEnhancer, recordings: lis
                      and (not model.config.uses_video or _read_lips(r, kind, options, report, reporter))]
             _enhance_group(model, group, options, store, report, reporter)
             bar.advance(min(options.batch_size, len(todo) - first))
-    _write_outputs(workdir, name, recordings, {r.uid for r in todo})
+    failed = {uid for uid, _ in report.failed}  # their earlier result (kept in the artifact) is not this input's
+    _write_outputs(workdir, name, recordings, {r.uid for r in todo} - failed, failed)
     return report
 
 
@@ -250,20 +253,30 @@ def _enhance_group(model, group: list[Recording], options: EnhanceOptions, store
     enhanced = dict(zip((r.uid for r in audible), outputs))
     for recording in group:
         samples = enhanced.get(recording.uid, recording.samples)
+        if not np.all(np.isfinite(samples)):  # e.g. a checkpoint whose weights overflowed to nan in training
+            message = (f"{recording.uid}: the model's output is not finite (nan or inf): {options.checkpoint} is "
+                       f"unusable; nothing written")
+            report.failed.append((recording.uid, message))
+            reporter.warn(message)
+            recording.samples = recording.lips = None
+            continue
         store.put(recording.uid, recording.checksum, {"enhanced": samples},
                   {"source_rate": recording.rate, "source_length": recording.length})
         recording.samples = recording.lips = None  # saved: keep memory flat however many files there are
         report.computed += 1
 
 
-def _write_outputs(workdir: Workdir, name: str, recordings: list[Recording], fresh: set[str]) -> None:
+def _write_outputs(workdir: Workdir, name: str, recordings: list[Recording], fresh: set[str],
+                   failed: set[str]) -> None:
     """Write output WAVs from the committed artifact, at each input's rate and length.
 
-    Written for items computed in this run, and for cached items whose file went missing.
+    Written for items computed in this run, and for cached items whose file went missing; never for items
+    this run failed.
     """
     with open_artifact(workdir, STAGE, name) as artifact:
         for recording in recordings:
-            if recording.uid not in artifact or (recording.uid not in fresh and recording.target.exists()):
+            if recording.uid not in artifact or recording.uid in failed or (
+                    recording.uid not in fresh and recording.target.exists()):
                 continue
             group = artifact[recording.uid]
             samples, rate = group["enhanced"][()], int(group.attrs["source_rate"])

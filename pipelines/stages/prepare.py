@@ -143,9 +143,16 @@ def _matched_lengths(utterance: Utterance, clean: np.ndarray, noisy: np.ndarray)
     return clean[:n], noisy[:n]
 
 
+MIN_NOISE_SECONDS = 0.1  # a shorter noise file, looped, is a buzz (one sample: a constant), not noise
+
+
 @lru_cache(maxsize=16)
 def _load_noise(path: str) -> np.ndarray:
-    return load_audio(Path(path)).samples
+    samples = load_audio(Path(path)).samples
+    if len(samples) < MIN_NOISE_SECONDS * SAMPLE_RATE:
+        raise BadInput(f"{path}: the noise is only {len(samples)} samples ({len(samples) / SAMPLE_RATE:.3f} s) long; "
+                       f"a noise file needs at least {MIN_NOISE_SECONDS} s")
+    return samples
 
 
 def _conversion_notice(path: str, audio: LoadedAudio) -> tuple[str, str]:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
-from pipelines.artifacts.workdir import Workdir
-from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
+from pipelines.artifacts.workdir import Workdir, make_folder
+from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, audio_kinds, load_audio
 from pipelines.data.manifest import distinct_ids, read_manifest, safe_id
 from pipelines.errors import BadInput
 from pipelines.metrics import METRICS, intrusive_metrics
@@ -93,6 +93,7 @@ def score_workdir(workdir: Workdir, split: str, enhanced_dir: Path | None, repor
 
 def _score(workdir: Workdir, name: str, items: list[WorkItem], reporter: Reporter, force: bool, jobs: int,
            trim: bool, out_dir: Path | None) -> ScoreResult:
+    make_folder(out_dir or workdir.reports(STAGE), "--out")  # before any work
     store = ArtifactStore(workdir, STAGE, name, {"metrics": list(METRICS), "sample_rate": SAMPLE_RATE, "trim": trim},
                           force=force)
     report = run_items(store, items, _score_one, reporter, jobs=jobs)
@@ -179,5 +180,5 @@ def _audio_files(folder: Path, option: str) -> dict[str, Path]:
                 raise BadInput(f"duplicate id '{stem}' in {option} {folder}: {files[stem].name} and {path.name}")
             files[stem] = path
     if not files:
-        raise BadInput(f"{option} {folder}: no audio files (.wav, .flac, .ogg)")
+        raise BadInput(f"{option} {folder}: no audio files ({audio_kinds()})")
     return files

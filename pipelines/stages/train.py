@@ -22,6 +22,7 @@ import torch
 
 from pipelines.artifacts.workdir import Workdir
 from pipelines.enhancer import MODALITIES, EnhancerConfig, SpeechEnhancer, count_parameters
+from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.text.features import TextFeatureSet, load_text_features
@@ -72,7 +73,7 @@ def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainR
         raise BadInput(f"lips and text together are --modality avl (with --fusion {options.model.fusion})")
     if not any(v is not None for v in (options.loop.max_steps, options.loop.max_epochs, options.loop.max_time)):
         raise BadInput("give a stopping rule: --max-steps, --max-epochs and/or --max-time")
-    with distributed.process_group(_device(options.device)) as device:
+    with distributed.process_group(resolve_device(options.device)) as device:
         return _train(workdir, options, reporter, device)
 
 
@@ -212,15 +213,7 @@ def _where(device: torch.device, loop: LoopOptions) -> str:
             f"{ranks} processes x {loop.grad_accum} accumulated)")
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BadInput(f"--device {name}: no CUDA device is available here")
-    return torch.device(name)
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % 2**32)  # numpy's legacy seed is 32 bits; --seed may be up to 64
     torch.manual_seed(seed)

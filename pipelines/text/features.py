@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import h5py
 import numpy as np
 
 from pipelines.artifacts.merge import current_artifact
+from pipelines.artifacts.store import ArtifactFile
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput
 
@@ -40,7 +40,7 @@ def load_text_features(workdir: Workdir, split: str) -> TextFeatureSet:
     path = current_artifact(workdir, STAGE, split)  # merged from its shards if need be
     if path is None:
         raise BadInput(f"no text features for split '{split}' in {workdir.root}: run `cmkt featurize --text` first")
-    with h5py.File(path, "r") as f:
+    with ArtifactFile(path, STAGE) as f:
         config = json.loads(f.attrs["config"])
         items = {uid: TokenFeatures(token_ids=group["token_ids"][()].astype(np.int64),
                                     features=group["features"][()].astype(np.float32),

@@ -118,8 +118,26 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
     The model card (empty for a checkpoint) is kept as `model.card`.
     """
     payload = read_model(path)
-    model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), with_aligner=False)
-    model.load_state_dict({k: v for k, v in payload["weights"].items() if not is_training_only(k)})
+    try:
+        model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), with_aligner=False)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:  # e.g. an unknown preset or modality
+        raise BadInput(f"{path}: its model config cannot be built ({type(err).__name__}: {err})") from None
+    try:
+        weights = {k: v for k, v in payload["weights"].items() if not is_training_only(k)}
+        expected = model.state_dict()
+        kinds = {"missing": [k for k in expected if k not in weights],
+                 "unexpected": [k for k in weights if k not in expected],
+                 "of the wrong shape": [f"{k} {tuple(v.shape)} not {tuple(expected[k].shape)}"
+                                        for k, v in weights.items()
+                                        if k in expected and tuple(v.shape) != tuple(expected[k].shape)]}
+        problems = [f"{len(keys)} {kind}: {', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''}"
+                    for kind, keys in kinds.items() if keys]
+        if not problems:
+            model.load_state_dict(weights)
+    except (RuntimeError, AttributeError, TypeError) as err:
+        problems = [f"{type(err).__name__}: {str(err).strip().splitlines()[0][:200] if str(err).strip() else ''}"]
+    if problems:  # renamed keys, another preset's shapes: say which, in one line
+        raise BadInput(f"{path}: its weights do not fit the model its config describes ({'; '.join(problems)})")
     model.card = payload["card"]
     return ready_for_inference(model, device)
 

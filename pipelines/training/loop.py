@@ -54,6 +54,15 @@ class LoopOptions:
     seed: int = 0
     misalign_shift: float = 0.0  # seconds; see pipelines/training/text_targets.py
     grad_accum: int = 1  # micro-batches per optimiser step
+    lr_decay_steps: int = 0  # the last N steps before max_steps decay the learning rate linearly to a tenth
+
+    def learning_rate_at(self, step: int) -> float:
+        """Constant, then (with lr_decay_steps) linear to learning_rate / 10 at max_steps: a function of the step
+        alone, so a resumed run follows the same schedule."""
+        if not self.lr_decay_steps or self.max_steps is None:
+            return self.learning_rate
+        progress = min(max(step - (self.max_steps - self.lr_decay_steps), 0) / self.lr_decay_steps, 1.0)
+        return self.learning_rate * (1.0 - 0.9 * progress)
 
 
 class Trainer:
@@ -102,7 +111,7 @@ class Trainer:
                         means = distributed.mean_over_ranks(running, LOSSES)
                         if log is not None:
                             log.write(step=self.state.step, epoch=self.state.epoch, seconds=self._seconds(started),
-                                      lr=options.learning_rate, **means)
+                                      lr=options.learning_rate_at(self.state.step), **means)
                         running = defaultdict(list)
                         next_log += options.log_every
                     if self.state.step % options.validate_every == 0:
@@ -127,6 +136,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         accumulate = self.options.grad_accum
         losses = [self._step(last=k == accumulate - 1) for k in range(accumulate)]
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.options.learning_rate_at(self.state.step)
         self.optimizer.step()
         self.ema.update(self.model)
         self.state.step += 1

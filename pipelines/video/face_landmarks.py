@@ -12,8 +12,13 @@ landmarks independent of which clip a worker process ran before.
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
+import threading
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -48,6 +53,25 @@ def resolve_face_model(path: Path | None) -> Path:
     return Path(path)
 
 
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for a moment: MediaPipe's C++ logs a few lines ("Logging before
+    InitGoogle", XNNPACK, feedback tensors) each time a landmarker is built, and no setting turns them off. Errors
+    still arrive as the Python exception."""
+    sys.stderr.flush()
+    with _STDERR_LOCK, open(os.devnull, "w") as sink:
+        saved = os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 @lru_cache(maxsize=2)
 def _model_bytes(path: str) -> bytes:
     """Read once per process; every clip's landmarker is built from these bytes."""
@@ -63,7 +87,8 @@ def detect_landmarks(rgb: np.ndarray, fps: float, model: Path) -> tuple[np.ndarr
         base_options=BaseOptions(model_asset_buffer=_model_bytes(str(model))),
         running_mode=vision.RunningMode.VIDEO, num_faces=1)
     try:
-        landmarker = vision.FaceLandmarker.create_from_options(options)
+        with _quiet_native_stderr():
+            landmarker = vision.FaceLandmarker.create_from_options(options)
     except (RuntimeError, ValueError) as err:
         raise BadInput(f"{model}: not a MediaPipe face landmarker model ({err})") from None
     frames, height, width = rgb.shape[:3]

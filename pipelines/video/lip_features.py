@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import h5py
 import numpy as np
 import torch
 from torch import Tensor
 
 from pipelines.artifacts.merge import current_artifact
+from pipelines.artifacts.store import ArtifactFile
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput
 
@@ -54,7 +54,7 @@ def load_lip_features(workdir: Workdir, split: str, kind: str = "embeddings") ->
     path = current_artifact(workdir, STAGE, split)  # merged from its shards if need be
     if path is None:
         raise BadInput(f"no lip features for split '{split}' in {workdir.root}: run `cmkt featurize --lips` first")
-    with h5py.File(path, "r") as f:
+    with ArtifactFile(path, STAGE) as f:
         config = json.loads(f.attrs["config"])
         items = {uid: LipTrack(g[kind][()], float(g.attrs["fps"])) for uid, g in f.items()}
     shapes = {track.frames.shape[1:] for track in items.values()}

@@ -9,7 +9,8 @@ WORKDIR=${2:-work/default}
 PY=${PY:-.venv/bin/python}
 CMKT=${CMKT:-.venv/bin/cmkt}
 RUN=default
-MAX_STEPS=${MAX_STEPS:-2000}
+MAX_STEPS=${MAX_STEPS:-1000}
+DECAY_STEPS=${DECAY_STEPS:-500}
 
 $PY recipes/debian_corpus/build_corpus.py --out "$CORPUS"
 $CMKT prepare "$CORPUS/speech" --noise "$CORPUS/noise" --snr=-5,0,5,10,15 --seed 0 \
@@ -17,6 +18,7 @@ $CMKT prepare "$CORPUS/speech" --noise "$CORPUS/noise" --snr=-5,0,5,10,15 --seed
 resume=()
 [ -f "$WORKDIR/train/$RUN/last.ckpt" ] && resume=(--resume)
 $CMKT train --modality a --preset small --batch-size 8 --crop-frames 128 --lr 1e-3 --max-steps "$MAX_STEPS" \
+    --lr-decay-steps "$DECAY_STEPS" \
     --validate-every 100 --val-sampler predictive --val-utterances 24 --seed 0 --run-name "$RUN" \
     --workdir "$WORKDIR" "${resume[@]}"
 # the inference-only model file the package ships, enhancing with the sampler measured best for it
