@@ -1,14 +1,16 @@
-"""Quality against network evaluations for each sampler on a prepared test split (a benchmark, not a test).
+"""Quality against network evaluations for each sampler on a prepared split (a benchmark, not a test).
 
-Enhances the first N test utterances of a prepared workdir in memory (its cached waveforms are
-read; nothing is written there) with the predictive denoiser alone, PC with and without the
-ALD corrector and the probability-flow ODE at several step counts, scores PESQ-WB and SI-SDR
-against the clean references, and writes bench/results/nfe-quality.json and
-docs/img/nfe-quality.png. `--speedups` instead compares fp32, bf16 autocast and torch.compile
-on one sampler setting (bench/results/speedups.json). Seconds are wall time, as measured
-(on a shared machine they include other jobs' load; the JSON records the load average).
+Enhances N utterances of a prepared workdir's split in memory (taken in turn from each speaker,
+optionally only the mixtures at given SNRs; its cached waveforms are read, nothing is written
+there) with the predictive denoiser alone, PC with and without the ALD corrector and the
+probability-flow ODE at several step counts, and, with --t-starts, PC and the ODE started
+earlier from the denoiser's estimate; scores PESQ-WB, ESTOI and SI-SDR against the clean
+references, and writes bench/results/nfe-quality.json and docs/img/nfe-quality.png.
+`--speedups` instead compares fp32, bf16 autocast and torch.compile on one sampler setting
+(bench/results/speedups.json). Seconds are wall time, as measured (on a shared machine they
+include other jobs' load; the JSON records the load average).
 
-    OMP_NUM_THREADS=1 python -m bench.nfe_quality [--workdir work/q2] [--ckpt CKPT] [--limit 8]
+    OMP_NUM_THREADS=1 python -m bench.nfe_quality [--workdir work/q2] [--ckpt CKPT] [--limit 8] [--split test]
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("work/q2"))
     parser.add_argument("--ckpt", type=Path, default=None, help="default: WORKDIR/train/a-small-seed0/last.ckpt")
     parser.add_argument("--limit", type=int, default=8, help="N test utterances, taken in turn from each speaker")
+    parser.add_argument("--split", default="test", help="the prepared split (valid: for choosing a setting)")
     parser.add_argument("--snr", default=None, help="only mixtures at these SNRs (e.g. 0,5)")
     parser.add_argument("--t-starts", default="", help="also PC + ALD and the ODE from these start times (e.g. 0.5)")
     parser.add_argument("--steps", default="2,5,10,20", help="steps of the ODE and of PC without corrector")
@@ -153,9 +156,10 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=Path("docs/img/nfe-quality.png"))
     args = parser.parse_args()
     checkpoint = args.ckpt or args.workdir / "train" / "a-small-seed0" / "last.ckpt"
-    ids, noisy, clean = load_split(args.workdir, args.limit, parse_floats(args.snr))
+    ids, noisy, clean = load_split(args.workdir, args.limit, parse_floats(args.snr), args.split)
     header = {"cmkt_version": __version__, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "checkpoint": str(checkpoint), "workdir": str(args.workdir),
+              "split": args.split, "snr": args.snr,
               "utterances": ids, "audio_seconds": sum(len(n) for n in noisy) / 16_000}
     if args.speedups:
         sampler, steps = args.speedups_setting.split(":")
@@ -168,7 +172,7 @@ def main() -> None:
         rows = [measure(model, noisy, clean, options, args.batch_size) for options in settings]
         header["noisy"] = scores(clean, noisy)
         out = args.out or Path("bench/results/nfe-quality.json")
-        plot(rows, header["noisy"], args.png, f"{checkpoint} on {len(ids)} test utterances of "
+        plot(rows, header["noisy"], args.png, f"{checkpoint} on {len(ids)} {args.split} utterances of "
                                              f"{args.workdir} ({header['audio_seconds']:.0f} s)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**header, "results": rows}, indent=1))

@@ -24,6 +24,7 @@ from pipelines.errors import BadInput
 DEFAULT_ENGINE = "faster-whisper"
 WHISPER_WINDOW_S = 30.0  # Whisper's receptive field: longer clips are decoded window by window
 NO_SPEECH_PROB, LOW_LOGPROB = 0.6, -1.0  # Whisper's defaults for "this window is silence"
+SILENT_PEAK = 1e-4  # -80 dBFS: a clip that never gets louder holds no speech, whatever Whisper decodes
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,8 @@ class OpenAIWhisperEngine(WhisperEngine):
 def _transcript(language: str, segments: list[tuple[float, float, str, float]], clip: np.ndarray) -> Transcript:
     """Keep segments with words in them: on silence Whisper writes lone dots, and its times can overrun the clip."""
     duration = len(clip) / SAMPLE_RATE
+    if not np.any(np.abs(clip) > SILENT_PEAK):  # digital silence: Whisper may still "hear" a word ("You")
+        segments = []
     kept = [(min(float(start), duration), min(float(end), duration), text.strip(), float(logprob))
             for start, end, text, logprob in segments if any(c.isalnum() for c in text)]
     return Transcript(text=" ".join(text for _, _, text, _ in kept), language=language or "",

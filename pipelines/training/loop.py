@@ -110,7 +110,8 @@ class Trainer:
                     if self.state.step >= next_log:
                         means = distributed.mean_over_ranks(running, LOSSES)
                         if log is not None:
-                            log.write(step=self.state.step, epoch=self.state.epoch, seconds=self._seconds(started),
+                            log.write(step=self.state.step, epoch=self.state.epoch,
+                                      seconds=self.state.seconds + self._seconds(started),  # since the run began
                                       lr=options.learning_rate_at(self.state.step), **means)
                         running = defaultdict(list)
                         next_log += options.log_every
@@ -199,7 +200,7 @@ class Trainer:
             self.state.best_metric = pesq_value
         if log is None:
             return
-        log.write(step=self.state.step, epoch=self.state.epoch, seconds=self._seconds(started),
+        log.write(step=self.state.step, epoch=self.state.epoch, seconds=self.state.seconds + self._seconds(started),
                   val_pesq=pesq_value, val_si_sdr=sdr_value)
         if not math.isnan(pesq_value):
             self.reporter.info(f"step {self.state.step}: validation PESQ {pesq_value:.3f}, SI-SDR {sdr_value:.2f} dB")
