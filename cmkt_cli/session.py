@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from pipelines.artifacts import Workdir, WorkdirLock
 from pipelines.artifacts.shards import WHOLE, Shard
-from pipelines.errors import BadInput, CmktError
+from pipelines.errors import BadInput, CmktError, no_space_left
 from pipelines.reporting import Reporter, speaking_for_command, start_log_file
 
 log = logging.getLogger("cmkt")
@@ -45,7 +45,7 @@ def sharded_session(workdir: Path, stage: str, quiet: bool, shard: str | None,
     logs/STAGE.shard-I-of-N.log."""
     reporter = Reporter(quiet=quiet, silent=follower)
     log_paths: list[Path] = []
-    with exit_codes(reporter, log_paths):
+    with exit_codes(reporter, log_paths, workdir):
         part = Shard.parse(shard) if shard is not None else WHOLE
         place = Workdir(workdir).create()
         with ExitStack() as locks:
@@ -69,8 +69,9 @@ def command_session(quiet: bool) -> Iterator[Reporter]:
 
 
 @contextmanager
-def exit_codes(reporter: Reporter, log_paths: list[Path]) -> Iterator[None]:
-    """Map a failure to a one-line message and the exit code; `log_paths`: where the traceback went, once known."""
+def exit_codes(reporter: Reporter, log_paths: list[Path], workdir: Path | None = None) -> Iterator[None]:
+    """Map a failure to a one-line message and the exit code; `log_paths`: where the traceback went, once known;
+    `workdir`: where a full disk is, when the error does not say."""
     try:
         check_numbers()
         yield
@@ -84,6 +85,10 @@ def exit_codes(reporter: Reporter, log_paths: list[Path]) -> Iterator[None]:
     except (typer.Exit, typer.Abort):
         raise
     except Exception as err:  # anything else is our bug: short message here, traceback in the log
+        if (full := no_space_left(err, getattr(err, "filename", None) or workdir)) is not None:
+            log.error("%s", full, exc_info=err)
+            reporter.console.print(f"[red]error:[/] {escape(str(full))}")
+            raise typer.Exit(full.exit_code) from None
         log.exception("internal error")
         where = f" (traceback in {log_paths[0]})" if log_paths else ""
         reporter.console.print(f"[red]internal error:[/] {type(err).__name__}: {escape(str(err))}{where}")

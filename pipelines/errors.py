@@ -4,6 +4,8 @@ Anything the user can fix (a missing file, silence, a bad option) is `BadInput`
 and exits with 2 and one line; everything else is an internal error (exit 1).
 """
 
+import errno
+
 
 class CmktError(Exception):
     """Base class: an error with a message meant for the user."""
@@ -29,3 +31,14 @@ class Interrupted(CmktError):
     """Ctrl-C: what was finished is saved; a rerun resumes."""
 
     exit_code = 130
+
+
+def no_space_left(err: BaseException, where: object = None) -> BadInput | None:
+    """A full disk as the user should hear of it (libraries report it as OSError errno 28, or only in the text of
+    their own error), naming `where` (or the file in the error); None for any other failure. Writers are atomic, so
+    nothing partial was left behind."""
+    if not (getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err)):
+        return None
+    where = where or getattr(err, "filename", None)
+    return BadInput(f"no space left on {'the device of ' + str(where) if where else 'the device'}: free some space "
+                    f"and rerun (finished work is kept)")

@@ -1,15 +1,20 @@
-"""Killing a real stage mid-run (SIGKILL) loses nothing finished and corrupts nothing; workdirs are exclusive."""
+"""Killing a real stage mid-run (SIGKILL) or filling its disk loses nothing finished and corrupts nothing;
+workdirs are exclusive. Waits here are hang guards, generous enough for a busy machine."""
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 
 import h5py
 import numpy as np
 
+import pytest
+
 from pipelines.artifacts import Workdir, WorkdirLock
-from tests.conftest import cmkt_subprocess, run_cli, write_wav
+from tests.conftest import cmkt_subprocess, run_cli, shared, write_wav
 
 N_FILES = 300
 
@@ -27,7 +32,7 @@ def test_sigkill_mid_prepare_then_rerun_completes_without_recomputing(tmp_path):
     workdir = tmp_path / "w"
     pending = Workdir(workdir).pending("prepare", "train")
     process = cmkt_subprocess(*args, "-w", workdir)
-    deadline = time.time() + 120
+    deadline = time.time() + 1800
     while time.time() < deadline and process.poll() is None:
         if pending.exists() and len(list(pending.glob("*.h5"))) >= 20:
             break
@@ -59,6 +64,29 @@ def test_second_process_on_a_busy_workdir_gets_a_clear_error(tmp_path):
     (tmp_path / "clean").mkdir()
     with WorkdirLock(workdir.lock_file):
         process = cmkt_subprocess("prepare", tmp_path / "clean", "-w", workdir.root)
-        _, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=1800)
     assert process.returncode == 2
     assert "is in use by another cmkt process" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 100 kB file system (tmpfs): writing one enhanced clip fills it. Needs permission to mount."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if shutil.which("mount") is None or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(mount_point)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root), so a full disk cannot be made")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_full_disk_is_one_line_exit_2_and_leaves_no_partial_file(tmp_path, tiny_disk):
+    clip = shared("speech_en/arctic_a0010.wav")
+    process = cmkt_subprocess("enhance", clip, "-o", tiny_disk / "out", "-w", tmp_path / "w", "-q")
+    _, err = process.communicate(timeout=1800)
+    assert process.returncode == 2, err
+    assert err.strip() == f"error: no space left on the device of {tiny_disk / 'out'}: free some space and rerun " \
+                          f"(finished work is kept)", err
+    assert list((tiny_disk / "out").iterdir()) == []

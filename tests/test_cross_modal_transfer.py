@@ -142,6 +142,6 @@ def test_enhancing_with_a_transfer_checkpoint_imports_no_text_or_speech_recognit
                     "--steps", "2", "-w", {str(tmp_path / "w")!r}]
         app()
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "out" / "noisy.wav").exists()

@@ -22,7 +22,7 @@ def _torchrun(processes: int, *args) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
                "-m", "cmkt_cli.main", *map(str, args)]
     return subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=Path(__file__).parents[1],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=1800)
 
 
 def _checkpoint(path):

@@ -1,7 +1,8 @@
 """The small model fits one real noisy/clean pair (python-pesq speech + 0 dB babble).
 
-Fast: the joint loss falls at least 10x in 300 steps. Slow: after longer training the
-enhanced pair beats the noisy one in PESQ and SI-SDR (docs/results.md has the numbers).
+Fast: the joint loss falls 1.8x in 60 steps (cheap, and no time limit, so a busy machine cannot fail it). Slow: it falls
+tenfold in 300 steps, and after longer training the enhanced pair beats the noisy one in PESQ and SI-SDR
+(docs/results.md has the numbers).
 """
 
 import csv
@@ -29,7 +30,13 @@ def _fit(tmp_path, steps: int):
     return data, tmp_path / "w" / "train" / "fit" / "last.ckpt", losses
 
 
-@pytest.mark.timeout(1200)
+def test_loss_falls_in_a_few_steps_on_one_real_pair(tmp_path):
+    _, _, losses = _fit(tmp_path, 60)
+    first, last = losses[0], sum(losses[-2:]) / 2
+    assert first / last >= 1.8, f"loss went from {first:.4f} to {last:.4f}"
+
+
+@pytest.mark.slow
 def test_loss_falls_tenfold_on_one_real_pair(tmp_path):
     _, _, losses = _fit(tmp_path, 300)
     assert losses[0] / losses[-1] >= 10, f"loss went from {losses[0]:.4f} to {losses[-1]:.4f}"

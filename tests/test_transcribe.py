@@ -14,6 +14,7 @@ from pipelines.audio_io import load_audio
 from pipelines.errors import BadInput
 from pipelines.text.wer import corpus_wer, normalise, wer, word_edits
 from pipelines.text.whisper_engines import make_engine, mean_logprob
+from pipelines.text.whisper_rekey import openai_whisper_checkpoint
 from tests.conftest import artifact_groups, run_cli, shared, write_wav
 
 CLIPS = ("arctic_a0010.wav", "cmu_arctic_us_aew_a0003.wav", "cmu_arctic_us_axb_a0005.wav")  # 1.6-4 s each
@@ -147,15 +148,23 @@ def test_openai_whisper_missing_is_a_one_line_error(tmp_path, speech):
     assert "openai-whisper is not installed: pip install 'cmkt[openai-whisper]'" in result.output
 
 
-def test_openai_whisper_transcribes_english(speech):
+def test_openai_whisper_and_faster_whisper_hear_the_same_words(speech):
+    """openai-whisper runs the offline tiny.en re-keyed from faster-whisper's CTranslate2 folder (no download, no
+    triton): both engines, decoding in float32, agree with each other and with the references."""
     pytest.importorskip("whisper", reason="openai-whisper is not installed: pip install 'cmkt[openai-whisper]'")
-    engine = make_engine("openai-whisper", "tiny.en", {})
-    try:
-        engine.english_only
-    except BadInput as err:
-        pytest.skip(str(err))  # not cached here and no network to download it
-    (transcript,) = engine.transcribe([load_audio(speech / CLIPS[0]).samples], "en")
-    assert wer(_references()[CLIPS[0]], transcript.text) <= 0.3 and transcript.language == "en"
+    clips = [load_audio(speech / name).samples for name in CLIPS]
+    heard = {name: [t.text for t in make_engine(name, None, options).transcribe(clips, "en")]
+             for name, options in (("openai-whisper", {}), ("faster-whisper", {"compute_type": "float32"}))}
+    references = [_references()[name] for name in CLIPS]
+    assert corpus_wer(list(zip(heard["faster-whisper"], heard["openai-whisper"]))) <= 0.1, heard
+    for texts in heard.values():
+        assert corpus_wer(list(zip(references, texts))) <= 0.3, heard
+
+
+def test_a_damaged_ctranslate2_folder_is_a_one_line_error(tmp_path):
+    (tmp_path / "model.bin").write_bytes(b"\x06\x00\x00\x00\x03\x00ab")
+    with pytest.raises(BadInput, match="not a readable CTranslate2 model"):
+        openai_whisper_checkpoint(tmp_path)
 
 
 def test_normalisation_and_word_error_rate():

@@ -232,25 +232,38 @@ class OpenAIWhisperOptions:
 
 
 class OpenAIWhisperEngine(WhisperEngine):
-    """The reference openai-whisper (PyTorch): a model name (tiny, large-v3, ...) or a .pt checkpoint."""
+    """The reference openai-whisper (PyTorch): a model name (tiny, large-v3, ...; downloaded when online), a .pt
+    checkpoint, or a CTranslate2 folder re-keyed on load (the offline default: the same tiny.en as faster-whisper's)."""
 
     name = "openai-whisper"
     Options = OpenAIWhisperOptions
-    weights_file = "model.pt"  # only used when --model is a folder; a .pt file is checksummed directly
+    weights_file = "model.bin"  # a folder is a CTranslate2 model; a .pt file is checksummed directly
 
     @classmethod
     def default_model(cls) -> str:
-        return "tiny.en"
+        return FasterWhisperEngine.default_model()
 
     def load(self) -> Any:
         try:
             import whisper
         except ImportError:
             raise BadInput("openai-whisper is not installed: pip install 'cmkt[openai-whisper]'") from None
+        if (Path(self.model) / self.weights_file).is_file():
+            return self._load_rekeyed(whisper)
         try:
             return whisper.load_model(self.model, device=self.options.device)
         except Exception as err:  # unknown name, unreadable file, failed download
             raise self._load_failed(err) from None
+
+    def _load_rekeyed(self, whisper) -> Any:
+        import torch
+
+        from pipelines.text.whisper_rekey import openai_whisper_checkpoint
+
+        checkpoint = openai_whisper_checkpoint(Path(self.model))
+        model = whisper.model.Whisper(whisper.model.ModelDimensions(**checkpoint["dims"]))
+        model.load_state_dict({key: torch.from_numpy(value) for key, value in checkpoint["model_state_dict"].items()})
+        return model.to(self.options.device).eval()
 
     def transcribe_batch(self, clips: Sequence[np.ndarray], language: str | None) -> list[Transcript]:
         model = self._model()
