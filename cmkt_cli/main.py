@@ -17,7 +17,7 @@ from cmkt_cli.transcribe import transcribe_command
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from pipelines.data.mixing import parse_snrs
 from pipelines.data.splits import parse_fractions
-from pipelines.enhancer import DENOISER_OUTPUTS, FUSIONS, EnhancerConfig
+from pipelines.enhancer import DENOISER_OUTPUTS, FUSIONS, SCORE_PARAMETRISATIONS, EnhancerConfig
 from pipelines.artifacts.workdir import make_folder
 from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
@@ -33,7 +33,7 @@ from pipelines.stages.featurize_text import TextOptions, featurize_text
 from pipelines.stages.train import TrainOptions, run_folder, train
 from pipelines.stages.transcribe import Transcriber, transcribe_workdir
 from pipelines.training import distributed
-from pipelines.training.checkpoint import export_model, read_card
+from pipelines.training.checkpoint import export_model, import_model, read_card
 from pipelines.training.loop import LoopOptions
 
 app = typer.Typer(
@@ -122,7 +122,8 @@ PRESET = typer.Option("small", "--preset", help="Network size: 'small' (CPU, ~5 
 BATCH = typer.Option(8, "--batch-size", min=1, help="Training crops per step.")
 PARAMETRISATION = typer.Option("noise", "--score-parametrisation",
                                help="noise: the score network predicts the noise, s = -net/std(t) (default); "
-                                    "direct: s = net, as SGMSE.")
+                                    "direct: s = net; sgmse: s = -(net/t + b) with a learnt bias b, the form of "
+                                    "SGMSE+ and StoRM.")
 LR = typer.Option(1e-4, "--lr", help="Adam learning rate (paper: 1e-4; short CPU runs learn faster with ~1e-3).")
 MAX_STEPS = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimiser steps (in total).")
 MAX_EPOCHS = typer.Option(None, "--max-epochs", min=1, help="Stop after this many passes over the training split.")
@@ -134,8 +135,9 @@ VALIDATE_EVERY = typer.Option(200, "--validate-every", min=1, help="Validate and
 VAL_STEPS = typer.Option(30, "--val-steps", min=1, help="Reverse-diffusion steps used in validation.")
 LR_DECAY = typer.Option(0, "--lr-decay-steps", min=0, help="Decay the learning rate linearly to a tenth over the "
                                                             "last N steps before --max-steps (0: constant).")
-DENOISER_OUTPUT = typer.Option("direct", "--denoiser-output", help="direct (y_hat = D(y), as StoRM) or residual "
-                                                                    "(y_hat = y + D(y): starts as the identity).")
+DENOISER_OUTPUT = typer.Option("direct", "--denoiser-output", help="direct (y_hat = D(y), as StoRM), residual "
+                                                                    "(y_hat = y + D(y): starts as the identity) or "
+                                                                    "none (no denoiser, y_hat = y, as SGMSE+).")
 VAL_SAMPLER = typer.Option("pc", "--val-sampler", help="Sampler validation enhances with (best.ckpt is chosen by "
                            "its PESQ): pc, ode or predictive (cheap; for a model meant to run predictive).")
 VAL_UTTERANCES = typer.Option(4, "--val-utterances", min=1, help="Validation utterances (first 4 s of each).")
@@ -156,8 +158,10 @@ GRAD_ACCUM = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per opti
                           "--batch-size x processes (torchrun) x this many crops; docs/distributed.md.")
 RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
 RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
-CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt) or a model file "
-                                          "from `cmkt export` (default: the bundled model, docs/pretrained.md).")
+CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt), a model file "
+                                          "from `cmkt export` or `cmkt import-checkpoint`, or an SGMSE+ or StoRM "
+                                          "checkpoint as published (docs/interop.md; default: the bundled model, "
+                                          "docs/pretrained.md).")
 SAMPLER = typer.Option(None, "--sampler", help="pc (predictor-corrector reverse diffusion), ode (deterministic "
                                                "probability-flow ODE, Heun: 2 x steps - 1 score evaluations) or "
                                                "predictive (the denoiser alone: one network evaluation). Default: "
@@ -183,8 +187,9 @@ def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_
                    val_utterances=4, denoiser_output="direct", lr_decay_steps=0) -> TrainOptions:
     if preset not in NCSNPP_PRESETS:
         raise BadInput(f"--preset must be one of {', '.join(NCSNPP_PRESETS)}, got {preset!r}")
-    if parametrisation not in ("noise", "direct"):
-        raise BadInput(f"--score-parametrisation must be noise or direct, got {parametrisation!r}")
+    if parametrisation not in SCORE_PARAMETRISATIONS:
+        raise BadInput(f"--score-parametrisation must be one of {', '.join(SCORE_PARAMETRISATIONS)}, got "
+                       f"{parametrisation!r}")
     if fusion not in FUSIONS:
         raise BadInput(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
     if lr_decay_steps and (max_steps is None or lr_decay_steps > max_steps):
@@ -340,6 +345,21 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
         make_folder(out.parent, "-o")
         size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")
+
+
+@app.command("import-checkpoint")
+def import_checkpoint_command(upstream: Path = typer.Argument(..., help="An SGMSE+ or StoRM checkpoint (.ckpt) as "
+                                                               "published."),
+                              out: Path = typer.Option(..., "--out", "-o", help="The cmkt model file to write."),
+                              quiet: bool = QUIET) -> None:
+    """Convert an SGMSE+ or StoRM checkpoint into a cmkt model file (EMA weights, config, card with the sampler
+    upstream recommends), read without running any of its pickled code (docs/interop.md)."""
+    with command_session(quiet) as reporter:
+        make_folder(out.parent, "-o")
+        size, card = import_model(upstream, out)
+        sampling = SamplingOptions.from_dict(card["sampling"])
+        reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; {card['imported_from']['project']}, "
+                      f"{card['imported_from']['weights']} weights; enhances with {sampling.tag} by default)")
 
 
 app.command("transcribe")(transcribe_command)

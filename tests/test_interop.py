@@ -1,0 +1,155 @@
+"""SGMSE+ and StoRM checkpoints as published: cmkt computes what upstream computes, and reads them safely.
+
+The fixtures (../shared/data/interop, see its README) are small upstream checkpoints with
+references that the upstream code computed in float64. cmkt must match them to 1e-10 in
+float64 (the same arithmetic up to rounding) and to 1e-5 in float32, where the model file
+that `cmkt import-checkpoint` writes is what runs.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+from pipelines.interop.importer import import_lightning
+from pipelines.interop.reader import load_restricted
+from pipelines.spectral import SpecTransform, pad_frames
+from pipelines.training.checkpoint import load_for_inference
+from tests.conftest import run_cli, shared, speech_like, write_wav
+
+FLOAT64, FLOAT32 = 1e-10, 1e-5
+CHECKPOINTS = [("sgmse", "model.ckpt", ""), ("sgmse", "model_uncentered.ckpt", "uncentered_"),
+               ("storm", "model.ckpt", "")]
+
+
+def relative_error(ours: torch.Tensor, theirs: np.ndarray) -> float:
+    theirs = torch.from_numpy(theirs)
+    return float((ours.to(theirs.dtype) - theirs).abs().max() / theirs.abs().max())
+
+
+@pytest.fixture(scope="module")
+def references() -> dict[str, dict[str, np.ndarray]]:
+    folder = shared("interop")
+    return {project: dict(np.load(folder / project / "reference.npz")) for project in ("sgmse", "storm")}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, tuple[SpeechEnhancer, SpeechEnhancer]]:
+    """Each fixture checkpoint as a float64 model (converted in memory) and as the float32 model file written by
+    `cmkt import-checkpoint`."""
+    folder, out = shared("interop"), tmp_path_factory.mktemp("imported")
+    loaded = {}
+    for project, name, _ in CHECKPOINTS:
+        path = folder / project / name
+        imported = import_lightning(load_restricted(path), path)
+        exact = SpeechEnhancer(EnhancerConfig.from_dict(imported["config"]), with_aligner=False).double().eval()
+        exact.load_state_dict(imported["weights"])
+        model_file = out / f"{project}-{name}.pt"
+        result = run_cli("import-checkpoint", path, "-o", model_file, "-q")
+        assert result.exit_code == 0, result.output
+        loaded[f"{project}/{name}"] = exact, load_for_inference(model_file, torch.device("cpu"))
+    return loaded
+
+
+@pytest.mark.parametrize("project", ["sgmse", "storm"])
+def test_front_end_matches_upstream(project, references, models):
+    reference = references[project]
+    config = models[f"{project}/model.ckpt"][0].config
+    torch.set_default_dtype(torch.float64)  # the window in float64, as upstream computed it
+    try:
+        exact = SpecTransform(config.n_fft, config.hop_length, config.alpha, config.beta)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    single = SpecTransform(config.n_fft, config.hop_length, config.alpha, config.beta)
+    for spec, dtype, tolerance in ((exact, torch.float64, FLOAT64), (single, torch.float32, FLOAT32)):
+        wave = torch.from_numpy(reference["noisy_wave"]).to(dtype)[None]
+        spectrogram, frames = pad_frames(spec.to_spec(wave / wave.abs().max()), config.pad_multiple)
+        assert relative_error(spectrogram, reference["Y"]) < tolerance
+        upstream_y = torch.from_numpy(reference["Y"]).to(spectrogram.dtype)
+        back = spec.to_wave(upstream_y[..., :frames], wave.shape[-1]) * float(reference["norm_factor"])
+        assert relative_error(back[0], reference["Y_to_wave_unpadded"]) < tolerance
+
+
+@pytest.mark.parametrize("project, name, prefix", CHECKPOINTS)
+def test_denoiser_and_scores_match_upstream(project, name, prefix, references, models):
+    reference = references[project]
+    for model, dtype, tolerance in zip(models[f"{project}/{name}"], (torch.complex128, torch.complex64),
+                                       (FLOAT64, FLOAT32)):
+        y, x = (torch.from_numpy(reference[k]).to(dtype) for k in ("Y", "x_t"))
+        with torch.inference_mode():
+            y_hat = model.denoise(y)
+            if "y_denoised" in reference:
+                assert relative_error(y_hat, reference["y_denoised"]) < tolerance
+            else:
+                assert y_hat is y  # SGMSE+ has no denoiser
+            for t in reference["t"]:
+                score = model.score(x, y, y_hat, torch.full((1,), t, dtype=y.real.dtype))
+                assert relative_error(score, reference[f"{prefix}score_t{t}"]) < tolerance, (dtype, t)
+
+
+def test_imported_models_carry_upstream_settings_and_sampler(models):
+    sgmse, storm = models["sgmse/model.ckpt"][1], models["storm/model.ckpt"][1]
+    assert (sgmse.config.beta, storm.config.beta) == (0.15, 0.33)
+    assert not models["sgmse/model_uncentered.ckpt"][1].config.centered and sgmse.config.centered
+    assert sgmse.denoiser is None and storm.config.score_condition == "both" and not storm.config.centered
+    assert sgmse.card["sampling"] == {"sampler": "pc", "steps": 30, "corrector": "ald", "snr": 0.5,
+                                      "step_rule": "t_eps"}
+    assert storm.card["sampling"]["steps"] == 50 and storm.card["sampling"]["step_rule"] == "1/N"
+    assert sgmse.card["imported_from"]["weights"] == "EMA"
+
+
+def test_enhance_reads_an_upstream_checkpoint_directly(tmp_path):
+    noisy = write_wav(tmp_path / "noisy.wav", speech_like(0.5) + 0.01 * np.random.default_rng(0).standard_normal(
+        8_000).astype(np.float32))
+    for project in ("sgmse", "storm"):
+        result = run_cli("enhance", noisy, "-o", tmp_path / project, "--ckpt", shared(f"interop/{project}/model.ckpt"),
+                         "--steps", "2", "-w", tmp_path / "w", "-q")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / project / "noisy.wav").is_file()
+
+
+class Payload:
+    """Pickles as a call of os.system: what a hostile checkpoint would do on torch.load(weights_only=False)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker, hostile = tmp_path / "ran", tmp_path / "hostile.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"backbone": Payload(marker)}}, hostile)
+    with zipfile.ZipFile(hostile) as archive:  # the file really carries the call
+        assert any(b"system" in archive.read(n) for n in archive.namelist() if n.endswith(".pkl"))
+    for args in (("import-checkpoint", hostile, "-o", tmp_path / "m.pt"),
+                 ("enhance", write_wav(tmp_path / "a.wav", speech_like(0.3)), "--ckpt", hostile, "-w", tmp_path / "w")):
+        result = run_cli(*args)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and "refused" in lines[0] and "system" in lines[0], lines
+    assert not marker.exists() and not (tmp_path / "m.pt").exists()
+    with pytest.raises(pickle.UnpicklingError):  # and plain torch refuses it too
+        torch.load(hostile, weights_only=True)
+
+
+@pytest.mark.parametrize("change, named", [({"sde": "sbve"}, "sde 'sbve'"), ({"backbone": "ncsnpp_v2"}, "ncsnpp_v2"),
+                                           ({"transform_type": "log"}, "transform_type 'log'"),
+                                           ({"progressive": "residual"}, "progressive")])
+def test_what_cmkt_cannot_represent_is_refused_naming_it(tmp_path, change, named):
+    path = shared("interop/sgmse/model.ckpt")
+    payload = load_restricted(path)
+    hparams = {k: v for k, v in payload["hyper_parameters"].items() if k != "data_module_cls"}
+    payload = {**payload, "hyper_parameters": {**hparams, **change}}
+    torch.save(payload, tmp_path / "changed.ckpt")
+    result = run_cli("import-checkpoint", tmp_path / "changed.ckpt", "-o", tmp_path / "m.pt")
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and named in lines[0] and "SGMSE+" in lines[0], lines
