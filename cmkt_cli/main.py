@@ -16,6 +16,7 @@ from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.transcribe import transcribe_command
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from pipelines.data.mixing import parse_snrs
+from pipelines.diffusion.sampling import STEP_RULES
 from pipelines.data.splits import parse_fractions
 from pipelines.enhancer import DENOISER_OUTPUTS, FUSIONS, SCORE_PARAMETRISATIONS, EnhancerConfig
 from pipelines.artifacts.workdir import make_folder
@@ -172,6 +173,9 @@ STEPS = typer.Option(30, "--steps", min=1, help="Reverse-diffusion steps (each i
 ENHANCE_STEPS = typer.Option(None, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations "
                                                           "with ald; default 30; alone it means --sampler pc).")
 CORRECTOR = typer.Option("ald", "--corrector", help="ald (annealed Langevin dynamics) or none.")
+STEP_RULE_HELP = ("pc's predictor steps: grid (the grid spacing every step, cmkt's), t_eps (the spacing, then a last "
+                  "step of t_eps to 0: SGMSE+) or 1/N (StoRM, SGMSE+ before mid-2024).")
+STEP_RULE = typer.Option(None, "--step-rule", help=STEP_RULE_HELP + " Default: the model card's (grid without one).")
 SNR_PC = typer.Option(0.5, "--snr", help="Corrector signal-to-noise ratio.")
 CHUNK = typer.Option(8.0, "--chunk-seconds", min=0.5, help="Longer inputs are enhanced in overlapping chunks.")
 PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 (autocast of the networks; slower on CPUs "
@@ -214,12 +218,16 @@ def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_
         run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights)
 
 
-def _sampling(sampler: str, steps: int, corrector: str, snr: float, t_start: float = 1.0) -> SamplingOptions:
+def _sampling(sampler: str, steps: int, corrector: str, snr: float, t_start: float = 1.0,
+              step_rule: str | None = "grid") -> SamplingOptions:
     if sampler not in SAMPLERS:
         raise BadInput(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if corrector not in ("ald", "none"):
         raise BadInput(f"--corrector must be ald or none, got {corrector!r}")
-    return SamplingOptions(sampler=sampler, steps=steps, corrector=corrector, snr=snr, t_start=t_start)
+    if step_rule is not None and step_rule not in STEP_RULES:
+        raise BadInput(f"--step-rule must be one of {', '.join(STEP_RULES)}, got {step_rule!r}")
+    return SamplingOptions(sampler=sampler, steps=steps, corrector=corrector, snr=snr, t_start=t_start,
+                           step_rule=step_rule)
 
 
 @app.command("train")
@@ -256,7 +264,8 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder for enhanced WAVs "
                                                        "(one file without it: NAME_enhanced.wav beside the input)."),
                     ckpt: Optional[Path] = CKPT, sampler: Optional[str] = SAMPLER, steps: Optional[int] = ENHANCE_STEPS,
-                    corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START, seed: int = SEED,
+                    corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
+                    step_rule: Optional[str] = STEP_RULE, seed: int = SEED,
                     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Chunks enhanced together."),
                     chunk_seconds: float = CHUNK, device: str = DEVICE,
                     video: Optional[Path] = typer.Option(None, "--video", help="For av/avl checkpoints: the speaker's "
@@ -273,7 +282,7 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
         if precision not in PRECISIONS:
             raise BadInput(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
-        sampling = None if chosen is None else _sampling(chosen, steps or 30, corrector, snr, t_start)
+        sampling = None if chosen is None else _sampling(chosen, steps or 30, corrector, snr, t_start, step_rule)
         options = EnhanceOptions(ckpt or default_model(), sampling, batch_size, chunk_seconds, seed,
                                  _device_name(device), force, video, lip_weights, face_model, precision, compiled)
         if inputs is None:
@@ -335,13 +344,14 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
                    sampler: str = typer.Option("pc", "--sampler", help="The sampler the model is meant to run "
                                                                        "with (enhance's default for it)."),
                    steps: int = STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
+                   step_rule: str = typer.Option("grid", "--step-rule", help=STEP_RULE_HELP),
                    card: Optional[Path] = typer.Option(None, "--card", help="A JSON file of facts for the model "
                                                        "card (data, measured quality, speed)."),
                    quiet: bool = QUIET) -> None:
     """Write an inference-only model file (EMA weights in float16, config, model card) from a checkpoint."""
     with command_session(quiet) as reporter:
         facts = read_card(card) if card is not None else {}
-        sampling = _sampling(sampler, steps, corrector, snr, t_start)
+        sampling = _sampling(sampler, steps, corrector, snr, t_start, step_rule)
         make_folder(out.parent, "-o")
         size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")

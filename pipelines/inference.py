@@ -32,7 +32,9 @@ class SamplingOptions:
     corrector: str = "ald"
     snr: float = 0.5
     t_start: float = 1.0  # pc and ode: the reverse process starts at this time (1 = T) from the denoiser's estimate
-    step_rule: str = "grid"  # pc: the predictor's step sizes (diffusion/sampling.py STEP_RULES; "t_eps" SGMSE, "1/N" StoRM)
+    # pc: the predictor's step sizes (diffusion/sampling.py STEP_RULES; "t_eps" SGMSE, "1/N" StoRM); None: the
+    # model card's (pipelines/stages/enhance.py), "grid" without one
+    step_rule: str | None = "grid"
 
     def sampler_kwargs(self) -> dict:
         if self.sampler == "pc":

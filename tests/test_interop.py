@@ -17,9 +17,11 @@ import pytest
 import torch
 
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+from pipelines.inference import SamplingOptions
 from pipelines.interop.importer import import_lightning
 from pipelines.interop.reader import load_restricted
 from pipelines.spectral import SpecTransform, pad_frames
+from pipelines.stages.enhance import EnhanceOptions, _load_model
 from pipelines.training.checkpoint import load_for_inference
 from tests.conftest import run_cli, shared, speech_like, write_wav
 
@@ -112,6 +114,10 @@ def test_enhance_reads_an_upstream_checkpoint_directly(tmp_path):
                          "--steps", "2", "-w", tmp_path / "w", "-q")
         assert result.exit_code == 0, result.output
         assert (tmp_path / project / "noisy.wav").is_file()
+    # a step count of one's own keeps upstream's step rule, from the imported card
+    chosen = SamplingOptions("pc", 2, step_rule=None)
+    _, resolved = _load_model(EnhanceOptions(shared("interop/sgmse/model.ckpt"), chosen))
+    assert resolved.sampling == SamplingOptions("pc", 2, step_rule="t_eps") and resolved.sampling.tag == "pc2ald-teps"
 
 
 class Payload:
