@@ -158,6 +158,10 @@ LIP_START = typer.Option(None, "--lip-weights", help="With --lip-encoder finetun
 GRAD_ACCUM = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimiser step: a step trains on "
                           "--batch-size x processes (torchrun) x this many crops; docs/distributed.md.")
 RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
+INIT_FROM = typer.Option(None, "--init-from", help="Start a new run from this model's weights (e.g. an imported "
+                         "SGMSE+ or StoRM model, or their .ckpt): its audio model replaces --preset, --hop-length, "
+                         "--score-parametrisation and --denoiser-output; --modality/--fusion add branches that start "
+                         "at zero (docs/interop.md).")
 RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
 CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt), a model file "
                                           "from `cmkt export` or `cmkt import-checkpoint`, or an SGMSE+ or StoRM "
@@ -188,7 +192,7 @@ def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_
                    hop_length, validate_every, val_steps, resume, run_name, force,
                    parametrisation="noise", fusion="none", misalign_shift=0.0, align_weight=None,
                    adapter_beta=0.1, lip_encoder="frozen", lip_weights=None, grad_accum=1, val_sampler="pc",
-                   val_utterances=4, denoiser_output="direct", lr_decay_steps=0) -> TrainOptions:
+                   val_utterances=4, denoiser_output="direct", lr_decay_steps=0, init_from=None) -> TrainOptions:
     if preset not in NCSNPP_PRESETS:
         raise BadInput(f"--preset must be one of {', '.join(NCSNPP_PRESETS)}, got {preset!r}")
     if parametrisation not in SCORE_PARAMETRISATIONS:
@@ -215,7 +219,7 @@ def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_
                          validation_sampling=_sampling(val_sampler, val_steps, "ald", 0.5),
                          validation_utterances=val_utterances, lr_decay_steps=lr_decay_steps, seed=seed,
                          misalign_shift=misalign_shift, grad_accum=grad_accum),
-        run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights)
+        run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights, init_from=init_from)
 
 
 def _sampling(sampler: str, steps: int, corrector: str, snr: float, t_start: float = 1.0,
@@ -241,8 +245,9 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   adapter_beta: float = ADAPTER_BETA, lip_encoder: str = LIP_ENCODER,
                   lip_weights: Optional[Path] = LIP_START, grad_accum: int = GRAD_ACCUM,
                   val_sampler: str = VAL_SAMPLER, val_utterances: int = VAL_UTTERANCES,
-                  denoiser_output: str = DENOISER_OUTPUT, lr_decay_steps: int = LR_DECAY, workdir: Path = WORKDIR,
-                  force: bool = FORCE, quiet: bool = QUIET) -> None:
+                  denoiser_output: str = DENOISER_OUTPUT, lr_decay_steps: int = LR_DECAY,
+                  init_from: Optional[Path] = INIT_FROM, workdir: Path = WORKDIR, force: bool = FORCE,
+                  quiet: bool = QUIET) -> None:
     """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir.
 
     Runs as it is under torchrun (one process per GPU, or several on CPUs): docs/distributed.md."""
@@ -252,7 +257,7 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                                  crop_frames, hop_length, validate_every, val_steps, resume, run_name, force,
                                  score_parametrisation, fusion, misalign_shift, align_weight, adapter_beta,
                                  lip_encoder, lip_weights, grad_accum, val_sampler, val_utterances,
-                                 denoiser_output, lr_decay_steps)
+                                 denoiser_output, lr_decay_steps, init_from)
         result = train(place, options, reporter)
         if not follower:
             print_training(reporter.console, result)

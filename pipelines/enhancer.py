@@ -85,6 +85,7 @@ class EnhancerConfig:
     text_vocab_size: int = 0
     transfer_dim: int = 0  # d_t of FC1; 0 means text_dim
     adapter_beta: float = 0.1
+    zero_adapter: bool = False  # FC2 starts at zero (runs started from a trained audio model: `train --init-from`)
     align_weight: float | None = None  # alpha; None means the paper's value for the fusion (ALIGN_WEIGHTS)
     ot_beta: float = 0.5
     mhca_layers: int = 6
@@ -171,6 +172,7 @@ class SpeechEnhancer(nn.Module):
             network.bottleneck_modules.append(CrossModalTransfer(
                 network.bottleneck_channels, bins // network.multiple, config.fusion, config.text_dim,
                 config.text_vocab_size, config.transfer_dim or config.text_dim, config.adapter_beta, with_aligner,
+                zero_adapter=config.zero_adapter,
                 beta=config.ot_beta, layers=config.mhca_layers, heads=config.mhca_heads))
 
     @property

@@ -23,6 +23,8 @@ from pipelines.interop.reader import load_restricted
 from pipelines.spectral import SpecTransform, pad_frames
 from pipelines.stages.enhance import EnhanceOptions, _load_model
 from pipelines.training.checkpoint import load_for_inference
+from pipelines.training.init_from import initial_config, load_initial_weights
+from pipelines.video.lip_features import LipTrack, video_context
 from tests.conftest import run_cli, shared, speech_like, write_wav
 
 FLOAT64, FLOAT32 = 1e-10, 1e-5
@@ -159,3 +161,35 @@ def test_what_cmkt_cannot_represent_is_refused_naming_it(tmp_path, change, named
     result = run_cli("import-checkpoint", tmp_path / "changed.ckpt", "-o", tmp_path / "m.pt")
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and named in lines[0] and "SGMSE+" in lines[0], lines
+
+
+@pytest.mark.parametrize("modality, fusion", [("av", "none"), ("avl", "ot"), ("avl", "mhca")])
+def test_a_run_started_from_an_imported_model_is_that_model_at_step_0(modality, fusion, models, tmp_path):
+    imported = models["storm/model.ckpt"][1]
+    path = tmp_path / "storm.pt"
+    torch.save({"format": "cmkt-model-1", "config": imported.config.to_dict(), "weights": imported.state_dict(),
+                "card": {}}, path)
+    requested = EnhancerConfig(modality=modality, fusion=fusion, visual_dim=16, text_dim=8, text_vocab_size=10)
+    config, weights = initial_config(path, requested)
+    assert (config.score_condition, config.beta, config.modality, config.fusion) == ("both", 0.33, modality, fusion)
+    torch.manual_seed(0)
+    model = SpeechEnhancer(config).eval()
+    load_initial_weights(model, weights, path)
+    y, x = torch.randn(2, 1, 1, 256, 64, dtype=torch.complex64)
+    video = video_context([LipTrack(np.random.rand(20, 16).astype(np.float32), 25.0)], [(0.0, 0.5)], (16,))
+    t = torch.tensor([0.5])
+    with torch.inference_mode():
+        torch.testing.assert_close(model.denoise(y, video), imported.denoise(y))
+        y_hat = imported.denoise(y)
+        torch.testing.assert_close(model.score(x, y, y_hat, t, video), imported.score(x, y, y_hat, t))
+
+
+def test_train_init_from_an_upstream_checkpoint_fine_tunes_it(prepared):
+    result = run_cli("train", "-w", prepared, "--init-from", shared("interop/sgmse/model.ckpt"), "--max-steps", "1",
+                     "--batch-size", "2", "--crop-frames", "32", "--val-steps", "1", "--validate-every", "1", "-q")
+    assert result.exit_code == 0, result.output
+    run = torch.load(prepared / "train" / "a-from-model-seed0" / "last.ckpt", weights_only=True)
+    assert run["config"]["score_parametrisation"] == "sgmse" and run["config"]["denoiser_output"] == "none"
+    start = load_for_inference(shared("interop/sgmse/model.ckpt"), torch.device("cpu")).state_dict()
+    moved = [k for k, v in run["model"].items() if not torch.equal(v, start[k])]
+    assert moved and set(run["model"]) == set(start)  # the same network, one step further

@@ -36,7 +36,8 @@ def load_restricted(path: Path) -> Any:
         raise BadInput(f"{path}: not a readable checkpoint ({_first_line(err)})") from None
     unknown = sorted(set(names) - set(HARMLESS_GLOBALS))
     if unknown:
-        raise BadInput(f"{path}: refused, its pickle names code cmkt does not load: {', '.join(unknown[:5])}")
+        raise BadInput(f"{path}: not a readable checkpoint: refused, its pickle names code cmkt does not run: "
+                       f"{', '.join(unknown[:5])}")
     stubs = [_stand_in(name) for name in names]
     try:
         with torch.serialization.safe_globals(stubs):

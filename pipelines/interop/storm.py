@@ -25,7 +25,8 @@ PREFIXES = ("denoiser_net.", "score_net.")
 # StoRM's NCSNpp defaults and its sized variants (backbones/ncsnpp.py at 257e963)
 DEFAULT_SHAPE = {"nf": 128, "ch_mult": [1, 2, 2, 2], "num_res_blocks": 1, "attn_resolutions": [0]}
 BACKBONES = {"ncsnpp": {},
-             "ncsnpplarge": {"nf": 128, "ch_mult": [1, 1, 2, 2, 2, 2, 2], "num_res_blocks": 2, "attn_resolutions": [16]},
+             "ncsnpplarge": {"nf": 128, "ch_mult": [1, 1, 2, 2, 2, 2, 2], "num_res_blocks": 2,
+                             "attn_resolutions": [16]},
              "ncsnpp12M": {"nf": 96, "ch_mult": [1, 2, 2, 1], "num_res_blocks": 1, "attn_resolutions": [0]},
              "ncsnpp6M": {"nf": 96, "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [0]}}
 CONDITIONS = {"both": "both", "post_denoiser": "denoised"}
