@@ -39,12 +39,11 @@ def load_initial_weights(model: SpeechEnhancer, weights: dict[str, Tensor], path
     weight)."""
     expected = model.state_dict()
     unexpected = [k for k in weights if k not in expected]
-    missing = [k for k in expected if k not in weights and not is_training_only(k)
-               and not any(f".{branch}" in f".{k}" for branch in ADDED_BRANCHES)]
+    missing = [k for k in expected if k not in weights and not any(f".{b}" in f".{k}" for b in ADDED_BRANCHES)]
     shapes = [f"{k} {tuple(v.shape)} not {tuple(expected[k].shape)}" for k, v in weights.items()
               if k in expected and v.shape != expected[k].shape]
-    problems = [f"{len(keys)} {kind}: {', '.join(keys[:2])}" for kind, keys in
-                (("it has that this run lacks", unexpected), ("missing", missing), ("of another shape", shapes)) if keys]
+    kinds = (("it has that this run lacks", unexpected), ("missing", missing), ("of another shape", shapes))
+    problems = [f"{len(keys)} {kind}: {', '.join(keys[:2])}" for kind, keys in kinds if keys]
     if problems:
         raise BadInput(f"--init-from {path}: its weights do not fit this run's model ({'; '.join(problems)})")
     model.load_state_dict(weights, strict=False)
