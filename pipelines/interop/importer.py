@@ -36,7 +36,7 @@ def import_lightning(payload: dict[str, Any], path: Path) -> dict[str, Any]:
         config, weights, sampling = project.convert(dict(payload["hyper_parameters"]), state)
     except Unsupported as err:
         raise BadInput(f"{path}: this {project.NAME} checkpoint cannot be imported: {err}") from None
-    except ValueError as err:
+    except (ValueError, TypeError, KeyError) as err:  # weights that do not fit, a shape NCSN++ cannot take
         raise BadInput(f"{path}: {project.NAME} checkpoint: {err}") from None
     card = {"imported_from": {"project": project.NAME, "file": Path(path).name, "sha256": _sha256(path),
                               "global_step": payload.get("global_step"), "weights": "EMA" if averaged else "raw"},

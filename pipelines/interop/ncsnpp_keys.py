@@ -59,6 +59,11 @@ def upstream_order(net: NCSNpp) -> Iterator[tuple[str, str]]:
             yield "resblock", f"up_levels.{k}.upsample"
 
 
+def network_state(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """One network's entries of a Lightning state dict (e.g. prefix "dnn."), without the prefix."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
 def convert_ncsnpp(upstream: dict[str, Tensor], net: NCSNpp, fold_output_bias: bool) -> tuple[dict[str, Tensor],
                                                                                                Tensor | None]:
     """cmkt state dict of `net` from one upstream network's state (keys without the network's prefix).
@@ -113,7 +118,7 @@ def convert_ncsnpp(upstream: dict[str, Tensor], net: NCSNpp, fold_output_bias: b
 
 
 def _check_fit(state: dict[str, Tensor], net: NCSNpp, left_over: list[str]) -> None:
-    expected = {k: v for k, v in net.state_dict().items()}
+    expected = net.state_dict()
     problems = [f"{len(left_over)} left over ({', '.join(left_over[:2])})"] if left_over else []
     missing = [k for k in expected if k not in state]
     if missing:

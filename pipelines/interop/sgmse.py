@@ -16,7 +16,7 @@ from torch import Tensor
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
 from pipelines.inference import SamplingOptions
 from pipelines.interop.hyperparameters import Unsupported, front_end_and_sde, ncsnpp_shape, require
-from pipelines.interop.ncsnpp_keys import convert_ncsnpp
+from pipelines.interop.ncsnpp_keys import convert_ncsnpp, network_state
 
 NAME = "SGMSE+"
 PREFIX = "dnn."
@@ -38,8 +38,7 @@ def convert(hparams: dict[str, Any], state: dict[str, Tensor]) -> tuple[Enhancer
                             network=ncsnpp_shape(hparams, DEFAULT_SHAPE), centered=bool(hparams["centered"]),
                             denoiser_output="none", score_parametrisation="sgmse", score_condition="denoised")
     model = SpeechEnhancer(config, with_aligner=False)
-    net_state, bias = convert_ncsnpp({k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)},
-                                     model.score_net, fold_output_bias=False)
+    net_state, bias = convert_ncsnpp(network_state(state, PREFIX), model.score_net, fold_output_bias=False)
     weights = {f"score_net.{k}": v for k, v in net_state.items()}
     weights["score_bias"] = bias
     sampling = SamplingOptions(sampler="pc", steps=int(hparams.get("N", 30)), corrector="ald", snr=0.5,

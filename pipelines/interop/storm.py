@@ -18,7 +18,7 @@ from torch import Tensor
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
 from pipelines.inference import SamplingOptions
 from pipelines.interop.hyperparameters import Unsupported, front_end_and_sde, ncsnpp_shape, require
-from pipelines.interop.ncsnpp_keys import convert_ncsnpp
+from pipelines.interop.ncsnpp_keys import convert_ncsnpp, network_state
 
 NAME = "StoRM"
 PREFIXES = ("denoiser_net.", "score_net.")
@@ -51,10 +51,8 @@ def convert(hparams: dict[str, Any], state: dict[str, Tensor]) -> tuple[Enhancer
                             denoiser_output="direct", score_parametrisation="sgmse",
                             score_condition=CONDITIONS[condition])
     model = SpeechEnhancer(config, with_aligner=False)
-    weights: dict[str, Tensor] = {}
-    for theirs, ours, fold in (("denoiser_net.", "denoiser", True), ("score_net.", "score_net", False)):
-        part = {k[len(theirs):]: v for k, v in state.items() if k.startswith(theirs)}
-        net_state, bias = convert_ncsnpp(part, getattr(model, ours), fold_output_bias=fold)
-        weights.update({f"{ours}.{k}": v for k, v in net_state.items()})
-    weights["score_bias"] = bias  # the score net's, the last one converted
+    denoiser, _ = convert_ncsnpp(network_state(state, "denoiser_net."), model.denoiser, fold_output_bias=True)
+    score_net, bias = convert_ncsnpp(network_state(state, "score_net."), model.score_net, fold_output_bias=False)
+    weights = {**{f"denoiser.{k}": v for k, v in denoiser.items()},
+               **{f"score_net.{k}": v for k, v in score_net.items()}, "score_bias": bias}
     return config, weights, SamplingOptions(sampler="pc", steps=50, corrector="ald", snr=0.5, step_rule="1/N")
