@@ -30,6 +30,15 @@ from tests.conftest import run_cli, shared, speech_like, write_wav
 FLOAT64, FLOAT32 = 1e-10, 1e-5
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These networks are small: on busy cores a second thread only waits for the first (7x slower measured)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def references() -> dict[str, dict[str, np.ndarray]]:
     folder = shared("interop")
