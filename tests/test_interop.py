@@ -9,6 +9,8 @@ that `cmkt import-checkpoint` writes is what runs.
 from __future__ import annotations
 
 import pickle
+import sys
+import types
 import zipfile
 from pathlib import Path
 
@@ -127,18 +129,45 @@ def test_a_pickle_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
         torch.load(hostile, weights_only=True)
 
 
+def sgmse_variant(path: Path, hyper_parameters: dict | None = None, **changes) -> Path:
+    """The SGMSE+ fixture saved again with other hyper-parameters, or some entries changed (None drops one)."""
+    payload = load_restricted(shared("interop/sgmse/model.ckpt"))
+    hparams = {k: v for k, v in payload["hyper_parameters"].items() if k != "data_module_cls"}
+    payload["hyper_parameters"] = hparams if hyper_parameters is None else hyper_parameters
+    for key, value in changes.items():
+        target = payload if key in payload else hparams
+        if value is None:
+            del target[key]
+        else:
+            target[key] = value
+    torch.save(payload, path)
+    return path
+
+
 @pytest.mark.parametrize("change, named", [({"sde": "sbve"}, "sde 'sbve'"), ({"backbone": "ncsnpp_v2"}, "ncsnpp_v2"),
                                            ({"transform_type": "log"}, "transform_type 'log'"),
-                                           ({"progressive": "residual"}, "progressive")])
+                                           ({"progressive": "residual"}, "progressive"),
+                                           ({"nf": 32}, "do not fit"), ({"centered": None}, "centered")])
 def test_what_cmkt_cannot_represent_is_refused_naming_it(tmp_path, change, named):
-    path = shared("interop/sgmse/model.ckpt")
-    payload = load_restricted(path)
-    hparams = {k: v for k, v in payload["hyper_parameters"].items() if k != "data_module_cls"}
-    payload = {**payload, "hyper_parameters": {**hparams, **change}}
-    torch.save(payload, tmp_path / "changed.ckpt")
-    result = run_cli("import-checkpoint", tmp_path / "changed.ckpt", "-o", tmp_path / "m.pt")
+    path = sgmse_variant(tmp_path / "changed.ckpt", **change)
+    result = run_cli("import-checkpoint", path, "-o", tmp_path / "m.pt")
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1 and named in lines[0] and "SGMSE+" in lines[0], lines
+
+
+def test_lightning_attribute_dicts_and_missing_ema_are_read(tmp_path, monkeypatch):
+    """Lightning versions pickle the hyper-parameters as an AttributeDict; a checkpoint may lack the EMA."""
+    module = types.ModuleType("pytorch_lightning.utilities.parsing")
+    module.AttributeDict = type("AttributeDict", (dict,), {"__module__": module.__name__})
+    with monkeypatch.context() as patch:  # a stand-in Lightning, only so the test can write such a pickle
+        for name in ("pytorch_lightning", "pytorch_lightning.utilities", module.__name__):
+            patch.setitem(sys.modules, name, module)
+        hparams = {k: v for k, v in load_restricted(shared("interop/sgmse/model.ckpt"))["hyper_parameters"].items()
+                   if k != "data_module_cls"}
+        path = sgmse_variant(tmp_path / "attribute_dict.ckpt", module.AttributeDict(hparams), ema=None)
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == [f"{module.__name__}.AttributeDict"]
+    model = load_for_inference(path, torch.device("cpu"))
+    assert model.config.network["nf"] == 16 and model.card["imported_from"]["weights"] == "raw"
 
 
 @pytest.mark.parametrize("modality, fusion", [("av", "none"), ("avl", "ot"), ("avl", "mhca")])

@@ -16,13 +16,14 @@ import torch
 
 from pipelines.errors import BadInput
 
-# names upstream checkpoints are known to pickle, each replaced by an empty class (or an empty dict subclass for
-# Lightning's AttributeDict, whose instances are rebuilt as dicts); nothing is imported
+# names upstream checkpoints are known to pickle, each replaced by an empty class of the same name ("class"), or for
+# Lightning's AttributeDict (a dict subclass) by one whose instances come back as plain dicts ("dict"); nothing is
+# imported
 HARMLESS_GLOBALS = {
-    "sgmse.data_module.SpecsDataModule": object,
-    "pytorch_lightning.utilities.parsing.AttributeDict": dict,
-    "lightning.pytorch.utilities.parsing.AttributeDict": dict,
-    "lightning_fabric.utilities.data.AttributeDict": dict,
+    "sgmse.data_module.SpecsDataModule": "class",
+    "pytorch_lightning.utilities.parsing.AttributeDict": "dict",
+    "lightning.pytorch.utilities.parsing.AttributeDict": "dict",
+    "lightning_fabric.utilities.data.AttributeDict": "dict",
 }
 
 
@@ -48,7 +49,10 @@ def load_restricted(path: Path) -> Any:
 
 def _stand_in(name: str) -> type:
     module, _, qualname = name.rpartition(".")
-    return type(qualname, (HARMLESS_GLOBALS[name],), {"__module__": module})
+    namespace: dict[str, Any] = {"__module__": module}
+    if HARMLESS_GLOBALS[name] == "dict":  # torch fills only plain dicts with the pickled items
+        namespace["__new__"] = lambda cls, *args: {}
+    return type(qualname, (), namespace)
 
 
 def _first_line(err: Exception) -> str:
