@@ -7,12 +7,12 @@ card says so.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
+from pipelines.artifacts.store import file_checksum
 from pipelines.errors import BadInput
 from pipelines.interop import sgmse, storm
 from pipelines.interop.hyperparameters import Unsupported
@@ -38,7 +38,7 @@ def import_lightning(payload: dict[str, Any], path: Path) -> dict[str, Any]:
         raise BadInput(f"{path}: this {project.NAME} checkpoint cannot be imported: {err}") from None
     except (ValueError, TypeError, KeyError) as err:  # weights that do not fit, a shape NCSN++ cannot take
         raise BadInput(f"{path}: {project.NAME} checkpoint: {err}") from None
-    card = {"imported_from": {"project": project.NAME, "file": Path(path).name, "sha256": _sha256(path),
+    card = {"imported_from": {"project": project.NAME, "file": Path(path).name, "sha256": file_checksum(path),
                               "global_step": payload.get("global_step"), "weights": "EMA" if averaged else "raw"},
             "sampling": sampling.to_dict()}
     return {"config": config.to_dict(), "weights": weights, "card": card}
@@ -53,10 +53,3 @@ def _ema_state(payload: dict[str, Any], path: Path) -> tuple[dict[str, Tensor], 
         raise BadInput(f"{path}: its EMA weights ({len(shadow)}) do not line up with its state_dict ({len(state)})")
     return dict(zip(state, shadow)), True
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

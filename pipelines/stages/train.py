@@ -102,9 +102,8 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
         config = EnhancerConfig.from_dict(payload["config"])
     elif options.init_from is not None:
         config, start_weights = initial_config(options.init_from, options.model)
-        reporter.info(f"starting from {options.init_from}: its audio model ({config.preset}, score form "
-                      f"{config.score_parametrisation}, denoiser {config.denoiser_output}) with the added branches "
-                      f"at zero")
+        reporter.info(f"starting from {options.init_from}: its audio model (score form {config.score_parametrisation}, "
+                      f"denoiser {config.denoiser_output}), the added branches at zero")
     else:
         config = options.model
     pairs = WaveformPairs(workdir, "train")

@@ -72,10 +72,9 @@ def read_model(path: Path) -> dict[str, Any]:
     payload = load_restricted(path)
     if is_lightning(payload):
         imported = import_lightning(payload, path)
-        return {**imported, "weights": {k: v.float() for k, v in imported["weights"].items()}}
+        return {**imported, "weights": _float32(imported["weights"])}
     if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
-        weights = {k: v.float() if v.is_floating_point() else v for k, v in payload["weights"].items()}
-        return {"config": payload["config"], "weights": weights, "card": payload.get("card", {})}
+        return {"config": payload["config"], "weights": _float32(payload["weights"]), "card": payload.get("card", {})}
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise BadInput(f"{path}: not a cmkt checkpoint or model file, nor an SGMSE+ or StoRM checkpoint")
     return {"config": payload["config"], "weights": payload["ema"], "card": {}}
@@ -97,8 +96,12 @@ def import_model(upstream: Path, out: Path) -> tuple[int, dict[str, Any]]:
     if not is_lightning(payload):
         raise BadInput(f"{upstream}: not an SGMSE+ or StoRM (Lightning) checkpoint")
     imported = import_lightning(payload, upstream)
-    weights = {k: v.float() for k, v in imported["weights"].items()}
-    return _write_model(out, imported["config"], weights, imported["card"]), imported["card"]
+    return _write_model(out, imported["config"], _float32(imported["weights"]), imported["card"]), imported["card"]
+
+
+def _float32(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """What enhancing computes in: model files store float16, imports come in float64."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
 
 
 def _write_model(out: Path, config: dict[str, Any], weights: dict[str, torch.Tensor], card: dict[str, Any]) -> int:
