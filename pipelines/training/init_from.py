@@ -29,7 +29,8 @@ ADDED_BRANCHES = ("level_modules.", "bottleneck_modules.", "lip_encoder.")  # wh
 def initial_config(path: Path, requested: EnhancerConfig) -> tuple[EnhancerConfig, dict[str, Tensor]]:
     """The run's config (MODEL's audio fields, the rest as requested) and MODEL's weights."""
     model = read_model(path)
-    audio = {k: v for k, v in model["config"].items() if k in AUDIO_FIELDS}
+    base = EnhancerConfig.from_dict(model["config"])  # with the defaults of configs older than some fields
+    audio = {k: getattr(base, k) for k in AUDIO_FIELDS}
     config = EnhancerConfig.from_dict({**asdict(requested), **audio, "zero_adapter": True})
     return config, {k: v for k, v in model["weights"].items() if not is_training_only(k)}
 
