@@ -16,8 +16,9 @@ from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.transcribe import transcribe_command
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from pipelines.data.mixing import parse_snrs
+from pipelines.diffusion.sampling import STEP_RULES
 from pipelines.data.splits import parse_fractions
-from pipelines.enhancer import DENOISER_OUTPUTS, FUSIONS, EnhancerConfig
+from pipelines.enhancer import DENOISER_OUTPUTS, FUSIONS, SCORE_PARAMETRISATIONS, EnhancerConfig
 from pipelines.artifacts.workdir import make_folder
 from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
@@ -33,7 +34,7 @@ from pipelines.stages.featurize_text import TextOptions, featurize_text
 from pipelines.stages.train import TrainOptions, run_folder, train
 from pipelines.stages.transcribe import Transcriber, transcribe_workdir
 from pipelines.training import distributed
-from pipelines.training.checkpoint import export_model, read_card
+from pipelines.training.checkpoint import export_model, import_model, read_card
 from pipelines.training.loop import LoopOptions
 
 app = typer.Typer(
@@ -122,7 +123,8 @@ PRESET = typer.Option("small", "--preset", help="Network size: 'small' (CPU, ~5 
 BATCH = typer.Option(8, "--batch-size", min=1, help="Training crops per step.")
 PARAMETRISATION = typer.Option("noise", "--score-parametrisation",
                                help="noise: the score network predicts the noise, s = -net/std(t) (default); "
-                                    "direct: s = net, as SGMSE.")
+                                    "direct: s = net; sgmse: s = -(net/t + b) with a learnt bias b, the form of "
+                                    "SGMSE+ and StoRM.")
 LR = typer.Option(1e-4, "--lr", help="Adam learning rate (paper: 1e-4; short CPU runs learn faster with ~1e-3).")
 MAX_STEPS = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimiser steps (in total).")
 MAX_EPOCHS = typer.Option(None, "--max-epochs", min=1, help="Stop after this many passes over the training split.")
@@ -134,8 +136,9 @@ VALIDATE_EVERY = typer.Option(200, "--validate-every", min=1, help="Validate and
 VAL_STEPS = typer.Option(30, "--val-steps", min=1, help="Reverse-diffusion steps used in validation.")
 LR_DECAY = typer.Option(0, "--lr-decay-steps", min=0, help="Decay the learning rate linearly to a tenth over the "
                                                             "last N steps before --max-steps (0: constant).")
-DENOISER_OUTPUT = typer.Option("direct", "--denoiser-output", help="direct (y_hat = D(y), as StoRM) or residual "
-                                                                    "(y_hat = y + D(y): starts as the identity).")
+DENOISER_OUTPUT = typer.Option("direct", "--denoiser-output", help="direct (y_hat = D(y), as StoRM), residual "
+                                                                    "(y_hat = y + D(y): starts as the identity) or "
+                                                                    "none (no denoiser, y_hat = y, as SGMSE+).")
 VAL_SAMPLER = typer.Option("pc", "--val-sampler", help="Sampler validation enhances with (best.ckpt is chosen by "
                            "its PESQ): pc, ode or predictive (cheap; for a model meant to run predictive).")
 VAL_UTTERANCES = typer.Option(4, "--val-utterances", min=1, help="Validation utterances (first 4 s of each).")
@@ -155,9 +158,15 @@ LIP_START = typer.Option(None, "--lip-weights", help="With --lip-encoder finetun
 GRAD_ACCUM = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimiser step: a step trains on "
                           "--batch-size x processes (torchrun) x this many crops; docs/distributed.md.")
 RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
+INIT_FROM = typer.Option(None, "--init-from", help="Start a new run from this model's weights (e.g. an imported "
+                         "SGMSE+ or StoRM model, or their .ckpt): its audio model replaces --preset, --hop-length, "
+                         "--score-parametrisation and --denoiser-output; --modality/--fusion add branches that start "
+                         "at zero (docs/interop.md).")
 RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
-CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt) or a model file "
-                                          "from `cmkt export` (default: the bundled model, docs/pretrained.md).")
+CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt), a model file "
+                                          "from `cmkt export` or `cmkt import-checkpoint`, or an SGMSE+ or StoRM "
+                                          "checkpoint as published (docs/interop.md; default: the bundled model, "
+                                          "docs/pretrained.md).")
 SAMPLER = typer.Option(None, "--sampler", help="pc (predictor-corrector reverse diffusion), ode (deterministic "
                                                "probability-flow ODE, Heun: 2 x steps - 1 score evaluations) or "
                                                "predictive (the denoiser alone: one network evaluation). Default: "
@@ -168,6 +177,9 @@ STEPS = typer.Option(30, "--steps", min=1, help="Reverse-diffusion steps (each i
 ENHANCE_STEPS = typer.Option(None, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations "
                                                           "with ald; default 30; alone it means --sampler pc).")
 CORRECTOR = typer.Option("ald", "--corrector", help="ald (annealed Langevin dynamics) or none.")
+STEP_RULE_HELP = ("pc's predictor steps: grid (the grid spacing every step, cmkt's), t_eps (the spacing, then a last "
+                  "step of t_eps to 0: SGMSE+) or 1/N (StoRM, SGMSE+ before mid-2024).")
+STEP_RULE = typer.Option(None, "--step-rule", help=STEP_RULE_HELP + " Default: the model card's (grid without one).")
 SNR_PC = typer.Option(0.5, "--snr", help="Corrector signal-to-noise ratio.")
 CHUNK = typer.Option(8.0, "--chunk-seconds", min=0.5, help="Longer inputs are enhanced in overlapping chunks.")
 PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 (autocast of the networks; slower on CPUs "
@@ -180,11 +192,12 @@ def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_
                    hop_length, validate_every, val_steps, resume, run_name, force,
                    parametrisation="noise", fusion="none", misalign_shift=0.0, align_weight=None,
                    adapter_beta=0.1, lip_encoder="frozen", lip_weights=None, grad_accum=1, val_sampler="pc",
-                   val_utterances=4, denoiser_output="direct", lr_decay_steps=0) -> TrainOptions:
+                   val_utterances=4, denoiser_output="direct", lr_decay_steps=0, init_from=None) -> TrainOptions:
     if preset not in NCSNPP_PRESETS:
         raise BadInput(f"--preset must be one of {', '.join(NCSNPP_PRESETS)}, got {preset!r}")
-    if parametrisation not in ("noise", "direct"):
-        raise BadInput(f"--score-parametrisation must be noise or direct, got {parametrisation!r}")
+    if parametrisation not in SCORE_PARAMETRISATIONS:
+        raise BadInput(f"--score-parametrisation must be one of {', '.join(SCORE_PARAMETRISATIONS)}, got "
+                       f"{parametrisation!r}")
     if fusion not in FUSIONS:
         raise BadInput(f"--fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
     if lr_decay_steps and (max_steps is None or lr_decay_steps > max_steps):
@@ -206,15 +219,19 @@ def _train_options(modality, preset, batch_size, lr, max_steps, max_epochs, max_
                          validation_sampling=_sampling(val_sampler, val_steps, "ald", 0.5),
                          validation_utterances=val_utterances, lr_decay_steps=lr_decay_steps, seed=seed,
                          misalign_shift=misalign_shift, grad_accum=grad_accum),
-        run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights)
+        run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights, init_from=init_from)
 
 
-def _sampling(sampler: str, steps: int, corrector: str, snr: float, t_start: float = 1.0) -> SamplingOptions:
+def _sampling(sampler: str, steps: int, corrector: str, snr: float, t_start: float = 1.0,
+              step_rule: str | None = "grid") -> SamplingOptions:
     if sampler not in SAMPLERS:
         raise BadInput(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if corrector not in ("ald", "none"):
         raise BadInput(f"--corrector must be ald or none, got {corrector!r}")
-    return SamplingOptions(sampler=sampler, steps=steps, corrector=corrector, snr=snr, t_start=t_start)
+    if step_rule is not None and step_rule not in STEP_RULES:
+        raise BadInput(f"--step-rule must be one of {', '.join(STEP_RULES)}, got {step_rule!r}")
+    return SamplingOptions(sampler=sampler, steps=steps, corrector=corrector, snr=snr, t_start=t_start,
+                           step_rule=step_rule)
 
 
 @app.command("train")
@@ -228,8 +245,9 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   adapter_beta: float = ADAPTER_BETA, lip_encoder: str = LIP_ENCODER,
                   lip_weights: Optional[Path] = LIP_START, grad_accum: int = GRAD_ACCUM,
                   val_sampler: str = VAL_SAMPLER, val_utterances: int = VAL_UTTERANCES,
-                  denoiser_output: str = DENOISER_OUTPUT, lr_decay_steps: int = LR_DECAY, workdir: Path = WORKDIR,
-                  force: bool = FORCE, quiet: bool = QUIET) -> None:
+                  denoiser_output: str = DENOISER_OUTPUT, lr_decay_steps: int = LR_DECAY,
+                  init_from: Optional[Path] = INIT_FROM, workdir: Path = WORKDIR, force: bool = FORCE,
+                  quiet: bool = QUIET) -> None:
     """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir.
 
     Runs as it is under torchrun (one process per GPU, or several on CPUs): docs/distributed.md."""
@@ -239,7 +257,7 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                                  crop_frames, hop_length, validate_every, val_steps, resume, run_name, force,
                                  score_parametrisation, fusion, misalign_shift, align_weight, adapter_beta,
                                  lip_encoder, lip_weights, grad_accum, val_sampler, val_utterances,
-                                 denoiser_output, lr_decay_steps)
+                                 denoiser_output, lr_decay_steps, init_from)
         result = train(place, options, reporter)
         if not follower:
             print_training(reporter.console, result)
@@ -251,7 +269,8 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder for enhanced WAVs "
                                                        "(one file without it: NAME_enhanced.wav beside the input)."),
                     ckpt: Optional[Path] = CKPT, sampler: Optional[str] = SAMPLER, steps: Optional[int] = ENHANCE_STEPS,
-                    corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START, seed: int = SEED,
+                    corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
+                    step_rule: Optional[str] = STEP_RULE, seed: int = SEED,
                     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Chunks enhanced together."),
                     chunk_seconds: float = CHUNK, device: str = DEVICE,
                     video: Optional[Path] = typer.Option(None, "--video", help="For av/avl checkpoints: the speaker's "
@@ -268,7 +287,7 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
         if precision not in PRECISIONS:
             raise BadInput(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
-        sampling = None if chosen is None else _sampling(chosen, steps or 30, corrector, snr, t_start)
+        sampling = None if chosen is None else _sampling(chosen, steps or 30, corrector, snr, t_start, step_rule)
         options = EnhanceOptions(ckpt or default_model(), sampling, batch_size, chunk_seconds, seed,
                                  _device_name(device), force, video, lip_weights, face_model, precision, compiled)
         if inputs is None:
@@ -330,16 +349,32 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
                    sampler: str = typer.Option("pc", "--sampler", help="The sampler the model is meant to run "
                                                                        "with (enhance's default for it)."),
                    steps: int = STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
+                   step_rule: str = typer.Option("grid", "--step-rule", help=STEP_RULE_HELP),
                    card: Optional[Path] = typer.Option(None, "--card", help="A JSON file of facts for the model "
                                                        "card (data, measured quality, speed)."),
                    quiet: bool = QUIET) -> None:
     """Write an inference-only model file (EMA weights in float16, config, model card) from a checkpoint."""
     with command_session(quiet) as reporter:
         facts = read_card(card) if card is not None else {}
-        sampling = _sampling(sampler, steps, corrector, snr, t_start)
+        sampling = _sampling(sampler, steps, corrector, snr, t_start, step_rule)
         make_folder(out.parent, "-o")
         size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")
+
+
+@app.command("import-checkpoint")
+def import_checkpoint_command(upstream: Path = typer.Argument(..., help="An SGMSE+ or StoRM checkpoint (.ckpt) as "
+                                                               "published."),
+                              out: Path = typer.Option(..., "--out", "-o", help="The cmkt model file to write."),
+                              quiet: bool = QUIET) -> None:
+    """Convert an SGMSE+ or StoRM checkpoint into a cmkt model file (EMA weights, config, card with the sampler
+    upstream recommends), read without running any of its pickled code (docs/interop.md)."""
+    with command_session(quiet) as reporter:
+        make_folder(out.parent, "-o")
+        size, card = import_model(upstream, out)
+        sampling = SamplingOptions.from_dict(card["sampling"])
+        reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; {card['imported_from']['project']}, "
+                      f"{card['imported_from']['weights']} weights; enhances with {sampling.tag} by default)")
 
 
 app.command("transcribe")(transcribe_command)

@@ -8,7 +8,11 @@ checkpoint embeds.
 The score network is conditioned on the denoiser's estimate y_hat (StoRM-style): the
 forward SDE drifts from clean speech towards y_hat and reverse diffusion starts near
 it. During training y_hat is detached for the score loss, so L_score trains only the
-score network and L_denoiser only the denoiser; omega weighs the two.
+score network and L_denoiser only the denoiser; omega weighs the two. The options that
+the published SGMSE+ and StoRM models need (pipelines/interop/, docs/interop.md) are
+config values too: no denoiser (y_hat = y, SGMSE+), a score network that also sees y
+(`score_condition` "both", StoRM), SGMSE's output form (`score_parametrisation` "sgmse"),
+uncentred inputs and a denoiser without time input.
 
 With `fusion` "ot" or "mhca", a cross-modal transfer module sits at the bottleneck of
 both networks (pipelines/models/cross_modal_transfer.py). Training batches that carry
@@ -18,7 +22,7 @@ never sees text.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -37,7 +41,9 @@ from pipelines.spectral import SpecTransform, crop_frames, pad_frames
 
 
 FUSIONS = ("none", "ot", "mhca")
-DENOISER_OUTPUTS = ("direct", "residual")
+DENOISER_OUTPUTS = ("direct", "residual", "none")
+SCORE_PARAMETRISATIONS = ("noise", "direct", "sgmse")
+SCORE_CONDITIONS = ("denoised", "both")
 MODALITIES = ("a", "av", "avl")  # audio; + lips; + lips and text (the text only in training)
 ALIGN_WEIGHTS = {"none": 0.0, "ot": 0.01, "mhca": 0.2}
 
@@ -56,13 +62,22 @@ class EnhancerConfig:
     eta: float = 1.5
     t_eps: float = 0.03
     omega: float = 0.5  # weight of L_denoiser; L_score gets 1 - omega
-    # "noise": s = -net / std(t), the network predicts the unit-variance noise (NCSN++'s scale_by_sigma);
-    # "direct": s = net, as in SGMSE. Same loss, same optimum; see docs/model.md for why "noise" is the default.
+    # "noise": s = -net / std(t), the network predicts the unit-variance noise; "direct": s = net; "sgmse":
+    # s = -(net / t + b) with a learnt complex bias b, SGMSE+'s and StoRM's form (their scale_by_sigma divides by t,
+    # then a 1x1 layer adds its bias). Same loss, same optimum; see docs/model.md for why "noise" is the default.
     score_parametrisation: str = "noise"
     # "direct": y_hat = Denoiser(y), as in StoRM; "residual": y_hat = y + Denoiser(y), so the untrained network (whose
     # read-out starts at zero) passes the input through and learns only what to remove (docs/pretrained.md: it
-    # learns faster on a CPU budget)
+    # learns faster on a CPU budget); "none": no denoiser, y_hat = y (SGMSE+)
     denoiser_output: str = "direct"
+    score_condition: str = "denoised"  # the score net sees [x_t, y_hat]; "both": [x_t, y, y_hat] (StoRM)
+    # NCSN++ shape overrides of the preset for both networks (nf, ch_mult, ...; an imported model's own shape),
+    # whether their inputs are centred, whether the denoiser has a time input, and the frame padding (0: the
+    # U-Net's multiple; SGMSE and StoRM pad to 64, which changes what the edge frames see)
+    network: dict = field(default_factory=dict)
+    centered: bool = True
+    denoiser_time: bool = True
+    pad_multiple: int = 0
     modality: str = "a"
     # cross-modal knowledge transfer (training only)
     fusion: str = "none"  # none | ot | mhca
@@ -70,6 +85,7 @@ class EnhancerConfig:
     text_vocab_size: int = 0
     transfer_dim: int = 0  # d_t of FC1; 0 means text_dim
     adapter_beta: float = 0.1
+    zero_adapter: bool = False  # FC2 starts at zero (runs started from a trained audio model: `train --init-from`)
     align_weight: float | None = None  # alpha; None means the paper's value for the fusion (ALIGN_WEIGHTS)
     ot_beta: float = 0.5
     mhca_layers: int = 6
@@ -110,13 +126,19 @@ class SpeechEnhancer(nn.Module):
         super().__init__()
         self.config = config
         self.spec = SpecTransform(config.n_fft, config.hop_length, config.alpha, config.beta)
-        self.denoiser = build_backbone(config.backbone, in_complex=1, preset=config.preset)
-        self.score_net = build_backbone(config.backbone, in_complex=2, preset=config.preset)
-        if config.score_parametrisation not in ("noise", "direct"):
-            raise ValueError(f"score_parametrisation must be 'noise' or 'direct', got {config.score_parametrisation!r}")
-        if config.denoiser_output not in DENOISER_OUTPUTS:
-            raise ValueError(f"denoiser_output must be one of {', '.join(DENOISER_OUTPUTS)}, got "
-                             f"{config.denoiser_output!r}")
+        for name, value, allowed in (("score_parametrisation", config.score_parametrisation, SCORE_PARAMETRISATIONS),
+                                     ("denoiser_output", config.denoiser_output, DENOISER_OUTPUTS),
+                                     ("score_condition", config.score_condition, SCORE_CONDITIONS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        shape = {**config.network, "centered": config.centered}
+        self.denoiser = (None if config.denoiser_output == "none" else
+                         build_backbone(config.backbone, in_complex=1, preset=config.preset,
+                                        **shape, time_conditional=config.denoiser_time))
+        self.score_net = build_backbone(config.backbone, in_complex=3 if config.score_condition == "both" else 2,
+                                        preset=config.preset, **shape)
+        # SGMSE's 1x1 output layer's bias, added after the division by t, so it cannot fold into the read-out
+        self.score_bias = nn.Parameter(torch.zeros(2)) if config.score_parametrisation == "sgmse" else None
         if config.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {config.fusion!r}")
         _check_modality(config)
@@ -134,7 +156,7 @@ class SpeechEnhancer(nn.Module):
         if config.visual_dim <= 0:
             raise ValueError("modality av/avl needs visual_dim (from the featurize --lips artifact)")
         bins = config.n_fft // 2 + 1
-        for network in (self.denoiser, self.score_net):
+        for network in self.networks:
             deepest = network.level_resolutions[-1]
             seconds_per_frame = config.hop_length * network.multiple / SAMPLE_RATE
             network.level_modules[deepest] = AudioVisualCrossAttention(
@@ -146,26 +168,41 @@ class SpeechEnhancer(nn.Module):
         if config.text_dim <= 0 or config.text_vocab_size <= 0:
             raise ValueError("fusion needs text_dim and text_vocab_size (from the featurize --text artifact)")
         bins = config.n_fft // 2 + 1
-        for network in (self.denoiser, self.score_net):
+        for network in self.networks:
             network.bottleneck_modules.append(CrossModalTransfer(
                 network.bottleneck_channels, bins // network.multiple, config.fusion, config.text_dim,
                 config.text_vocab_size, config.transfer_dim or config.text_dim, config.adapter_beta, with_aligner,
+                zero_adapter=config.zero_adapter,
                 beta=config.ot_beta, layers=config.mhca_layers, heads=config.mhca_heads))
 
     @property
+    def networks(self) -> tuple[nn.Module, ...]:
+        """The U-Nets: the denoiser (if there is one) and the score network."""
+        return (self.score_net,) if self.denoiser is None else (self.denoiser, self.score_net)
+
+    @property
     def frame_multiple(self) -> int:
-        return self.score_net.multiple
+        return self.config.pad_multiple or self.score_net.multiple
 
     def denoise(self, y: Tensor, context: dict | None = None) -> Tensor:
-        """The predictive estimate y_hat = Denoiser(y) (or y + Denoiser(y)), the network run with t fixed to 1."""
+        """The predictive estimate y_hat = Denoiser(y) (or y + Denoiser(y); y without a denoiser), the network run
+        with t fixed to 1."""
+        if self.denoiser is None:
+            return y
         t = torch.ones(y.shape[0], device=y.device, dtype=y.real.dtype)
         output = self.denoiser(y, t, context)
         return y + output if self.config.denoiser_output == "residual" else output
 
-    def score(self, x: Tensor, y_hat: Tensor, t: Tensor, context: dict | None = None) -> Tensor:
-        output = self.score_net(torch.cat([x, y_hat], dim=1), t, context)
-        if self.config.score_parametrisation == "noise":
+    def score(self, x: Tensor, y: Tensor, y_hat: Tensor, t: Tensor, context: dict | None = None) -> Tensor:
+        """The score at x_t given the noisy y and the denoiser's y_hat (the net sees y only with score_condition
+        "both")."""
+        inputs = [x, y, y_hat] if self.config.score_condition == "both" else [x, y_hat]
+        output = self.score_net(torch.cat(inputs, dim=1), t, context)
+        form = self.config.score_parametrisation
+        if form == "noise":
             return -output / per_item(self.sde.std(t), output)
+        if form == "sgmse":
+            return -(output / per_item(t, output) + torch.view_as_complex(self.score_bias))
         return output
 
     def losses(self, clean: Tensor, noisy: Tensor, generator: torch.Generator | None = None,
@@ -187,9 +224,9 @@ class SpeechEnhancer(nn.Module):
             context.update(text)
         y_hat = self.denoise(y, context)
         loss_denoiser = predictive_loss(y_hat, x)
-        loss_score = denoising_score_matching_loss(lambda xt, yh, t: self.score(xt, yh, t, context), self.sde, x,
+        loss_score = denoising_score_matching_loss(lambda xt, yh, t: self.score(xt, y, yh, t, context), self.sde, x,
                                                    y_hat.detach(), generator)
-        omega = self.config.omega
+        omega = self.config.omega if self.denoiser is not None else 0.0  # without a denoiser L_denoiser is constant
         losses = {"loss": omega * loss_denoiser + (1.0 - omega) * loss_score, "loss_denoiser": loss_denoiser,
                   "loss_score": loss_score}
         if context["transfer_losses"]:
@@ -212,8 +249,8 @@ class SpeechEnhancer(nn.Module):
         y, frames = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
         y_hat = self.denoise(y, video)
         run = build_sampler(sampler, self.sde, **sampler_options)
-        x0, score_evaluations = run(lambda x, yh, t: self.score(x, yh, t, video), y_hat, generator)
-        return self.spec.to_wave(crop_frames(x0, frames), length), score_evaluations + 1
+        x0, score_evaluations = run(lambda x, yh, t: self.score(x, y, yh, t, video), y_hat, generator)
+        return self.spec.to_wave(crop_frames(x0, frames), length), score_evaluations + int(self.denoiser is not None)
 
     def embed_track(self, track: LipTrack | None) -> LipTrack | None:
         """A recording's lip frames as embeddings: mouth crops through the fine-tuned encoder (`lip_finetune`),

@@ -20,6 +20,7 @@ from pipelines.video.lip_features import LipTrack, video_context
 
 
 SAMPLERS = ("pc", "ode", "predictive")
+STEP_RULE_TAGS = {"t_eps": "teps", "1/N": "invN"}  # in output folder names: no '/'
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,14 @@ class SamplingOptions:
     corrector: str = "ald"
     snr: float = 0.5
     t_start: float = 1.0  # pc and ode: the reverse process starts at this time (1 = T) from the denoiser's estimate
+    # pc: the predictor's step sizes (diffusion/sampling.py STEP_RULES; "t_eps" SGMSE, "1/N" StoRM); None: the
+    # model card's (pipelines/stages/enhance.py), "grid" without one
+    step_rule: str | None = "grid"
 
     def sampler_kwargs(self) -> dict:
         if self.sampler == "pc":
-            return {"num_steps": self.steps, "corrector": self.corrector, "snr": self.snr, "t_start": self.t_start}
+            return {"num_steps": self.steps, "corrector": self.corrector, "snr": self.snr, "t_start": self.t_start,
+                    "step_rule": self.step_rule}
         if self.sampler == "ode":
             return {"num_steps": self.steps, "t_start": self.t_start}
         return {}
@@ -45,13 +50,17 @@ class SamplingOptions:
         if self.sampler == "predictive":
             return self.sampler
         start = "" if self.t_start == 1.0 else f"-t{self.t_start:g}"
-        return (f"pc{self.steps}{self.corrector}" if self.sampler == "pc" else f"ode{self.steps}") + start
+        rule = "" if self.sampler != "pc" or self.step_rule == "grid" else f"-{STEP_RULE_TAGS[self.step_rule]}"
+        return (f"pc{self.steps}{self.corrector}" if self.sampler == "pc" else f"ode{self.steps}") + start + rule
 
     def to_dict(self) -> dict:
-        """The cache key's part; t_start only when not 1, so outputs cached before it existed stay valid."""
+        """The cache key's part; t_start and step_rule only when not the defaults, so outputs cached before they
+        existed stay valid."""
         values = asdict(self)
         if self.t_start == 1.0:
             del values["t_start"]
+        if self.step_rule == "grid":
+            del values["step_rule"]
         return values
 
     @classmethod

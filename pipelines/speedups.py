@@ -48,5 +48,5 @@ def compile_networks(model: SpeechEnhancer, warn: Callable[[str], None]) -> None
 
         return run
 
-    for network in (model.denoiser, model.score_net):
+    for network in model.networks:
         network.forward = with_fallback(network.forward)

@@ -107,3 +107,15 @@ def test_fine_tuning_trains_the_lip_encoder_from_the_cached_crops(grid, tmp_path
 def test_fine_tuning_needs_the_visual_branch(grid):
     result = run_cli("train", "-w", grid, "--lip-encoder", "finetune", *FAST)
     assert result.exit_code == 2 and "--modality av" in result.output
+
+
+def test_a_storm_checkpoint_fine_tunes_with_lips_and_text(grid):
+    """`--init-from` an upstream checkpoint: its audio model, the lip and text branches added (docs/interop.md)."""
+    storm = shared("interop/storm/model.ckpt")
+    result = run_cli("train", "-w", grid, "--init-from", storm, "--modality", "avl", "--fusion", "mhca", *FAST)
+    assert result.exit_code == 0, result.output
+    payload = torch.load(grid / "train" / "avl-mhca-from-model-seed0" / "last.ckpt", map_location="cpu",
+                         weights_only=True)
+    config = payload["config"]
+    assert (config["score_condition"], config["beta"], config["zero_adapter"]) == ("both", 0.33, True)
+    assert any(".level_modules." in k for k in payload["model"]) and "score_bias" in payload["model"]

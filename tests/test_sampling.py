@@ -107,12 +107,21 @@ def test_pc_schedule_and_progress() -> None:
     sde = OUVESDE()
     sampler = PredictorCorrectorSampler(sde, num_steps=4)
     assert sampler.timesteps() == pytest.approx([1.0, 0.6766667, 0.3533333, 0.03])
-    assert sampler.step_size() == pytest.approx(0.97 / 3)
+    assert sampler.step_sizes() == pytest.approx([0.97 / 3] * 4)
     score, times, reports = recording_score()
     _, nfe = sampler(score, spectrogram(0), progress=lambda done, total: reports.append((done, total)))
     assert nfe == 8 == len(times)
     assert times[::2] == pytest.approx(sampler.timesteps())  # corrector then predictor at each time
     assert reports == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_pc_step_rules_follow_sgmse_and_storm() -> None:
+    """SGMSE's last step goes from t_eps to 0; StoRM (and SGMSE before mid-2024) steps 1/N every time."""
+    sde = OUVESDE()
+    assert PredictorCorrectorSampler(sde, 4, step_rule="t_eps").step_sizes() == pytest.approx([0.97 / 3] * 3 + [0.03])
+    assert PredictorCorrectorSampler(sde, 4, step_rule="1/N").step_sizes() == pytest.approx([0.25] * 4)
+    with pytest.raises(ValueError, match="step_rule"):
+        PredictorCorrectorSampler(sde, 4, step_rule="half")
 
 
 def relative_error(estimate: Tensor, target: Tensor, scale: Tensor) -> float:

@@ -33,6 +33,7 @@ class Sampler(Protocol):
 
 
 SAMPLERS: Registry[Sampler] = Registry("sampler")
+STEP_RULES = ("grid", "t_eps", "1/N")  # the PC predictor's step sizes (PredictorCorrectorSampler)
 register_sampler = SAMPLERS.register
 
 
@@ -76,18 +77,24 @@ class PredictorCorrectorSampler(_ReverseTimeGrid):
 
     At each of `num_steps` times on linspace(t_start, t_eps) it runs `corrector_steps` annealed
     Langevin steps (corrector "ald"; step size 2 (snr std(t))^2) and then one reverse-diffusion
-    Euler-Maruyama step (predictor). The predictor's step is the grid spacing
-    (t_start - t_eps) / (num_steps - 1) for every step, so the last one, taken at t_eps, ends
-    near t = 0. The noise-free mean of that last step is the result.
+    Euler-Maruyama step (predictor). The noise-free mean of the last step is the result.
+    `step_rule` sets the predictor's step sizes (STEP_RULES), so an imported model samples as
+    upstream does: "grid" (cmkt's) takes the grid spacing (t_start - t_eps) / (num_steps - 1)
+    every time, so the last step, taken at t_eps, ends near t = 0; "t_eps" (SGMSE since
+    mid-2024) takes the spacing and then a last step of t_eps, ending exactly at 0; "1/N"
+    (StoRM, older SGMSE) takes 1 / num_steps every time.
     """
 
     def __init__(
         self, sde: OUVESDE, num_steps: int = 30, corrector: str = "ald", corrector_steps: int = 1, snr: float = 0.5,
-        t_start: float | None = None,
+        t_start: float | None = None, step_rule: str = "grid",
     ) -> None:
         super().__init__(sde, num_steps, t_start)
         if corrector not in ("ald", "none"):
             raise ValueError(f"corrector must be 'ald' or 'none', got {corrector!r}")
+        if step_rule not in STEP_RULES:
+            raise ValueError(f"step_rule must be one of {', '.join(STEP_RULES)}, got {step_rule!r}")
+        self.step_rule = step_rule
         self.corrector = corrector
         self.corrector_steps = corrector_steps if corrector == "ald" else 0
         self.snr = snr
@@ -97,8 +104,14 @@ class PredictorCorrectorSampler(_ReverseTimeGrid):
         """Score network evaluations per call."""
         return self.num_steps * (self.corrector_steps + 1)
 
-    def step_size(self) -> float:
-        return (self.t_start - self.sde.t_eps) / max(self.num_steps - 1, 1)
+    def step_sizes(self) -> list[float]:
+        """The predictor's step after each grid time."""
+        if self.step_rule == "1/N":
+            return [1.0 / self.num_steps] * self.num_steps
+        spacing = (self.t_start - self.sde.t_eps) / max(self.num_steps - 1, 1)
+        if self.step_rule == "t_eps":
+            return [spacing] * (self.num_steps - 1) + [self.sde.t_eps]
+        return [spacing] * self.num_steps
 
     def __call__(
         self,
@@ -107,11 +120,10 @@ class PredictorCorrectorSampler(_ReverseTimeGrid):
         generator: torch.Generator | None = None,
         progress: ProgressFn | None = None,
     ) -> tuple[Tensor, int]:
-        dt = self.step_size()
         x = self.start(y_hat, generator)
         x_mean = x
         nfe = 0
-        for step, t in enumerate(self._batch_times(y_hat)):
+        for step, (t, dt) in enumerate(zip(self._batch_times(y_hat), self.step_sizes(), strict=True)):
             for _ in range(self.corrector_steps):
                 x = self._langevin_step(x, score_fn(x, y_hat, t), t, generator)
                 nfe += 1

@@ -101,7 +101,7 @@ class OUVESDE:
         """x_t ~ N_C(y, std(t)^2 I) at t = T (default) or an earlier start time: the start of the reverse process.
 
         The exact marginal at t also contains e^{-eta t} (x0 - y); it is unknown at
-        inference and neglected, as in SGMSE (at T) and StoRM (which starts at t < T).
+        inference and neglected, as in SGMSE and StoRM (both at T).
         """
         std_t = self.std(torch.tensor(self.T if t is None else t, dtype=torch.float64)).item()
         return y + std_t * complex_normal(y, generator)

@@ -32,11 +32,16 @@ ALIGNER_PREFIX = "aligner."  # state-dict keys of the training-only part
 
 class CrossModalTransfer(nn.Module):
     def __init__(self, channels: int, bins: int, fusion: str, text_dim: int, vocab_size: int, transfer_dim: int,
-                 adapter_beta: float, with_aligner: bool, **aligner_options: Any):
+                 adapter_beta: float, with_aligner: bool, zero_adapter: bool = False, **aligner_options: Any):
+        """zero_adapter: FC2 starts at zero, so H_t = H until training moves it (a run that starts from a trained
+        audio model then starts from exactly that model)."""
         super().__init__()
         audio_dim = channels * bins
         self.fc1 = nn.Linear(audio_dim, transfer_dim)
         self.fc2 = nn.Linear(transfer_dim, audio_dim)
+        if zero_adapter:
+            nn.init.zeros_(self.fc2.weight)
+            nn.init.zeros_(self.fc2.bias)
         self.adapter_beta = adapter_beta
         self.aligner = (ALIGNERS.build(fusion, text_dim=text_dim, transfer_dim=transfer_dim, vocab_size=vocab_size,
                                        **aligner_options) if with_aligner else None)

@@ -2,9 +2,12 @@
 
 Inputs are complex (B, in_complex, F, T) tensors, packed as 2 * in_complex real channels
 (real, imag of each complex channel in turn); the output is one complex channel
-(B, 1, F, T). The score model feeds [x_t, y_hat] (in_complex = 2), the predictive
-denoiser feeds y (in_complex = 1); both are conditioned on t through a Gaussian Fourier
-embedding of log(t) (the denoiser runs at t = 1).
+(B, 1, F, T). The score model feeds [x_t, y_hat] (in_complex = 2) or [x_t, y, y_hat]
+(3, StoRM), the predictive denoiser feeds y (in_complex = 1); both are conditioned on t
+through a Gaussian Fourier embedding of log(t) (the denoiser runs at t = 1), unless
+`time_conditional` is off (StoRM's denoiser has no time input). `centered` False shifts
+the real inputs to 2u - 1 first, as NCSN++ does for data in [0, 1] (SGMSE's `--no-centered`
+and all of StoRM's networks), so such checkpoints compute what they were trained to.
 
 Architecture (the "paper" preset): nf 128, channel multipliers (1, 1, 2, 2, 2, 2, 2),
 two BigGAN residual blocks per level with FIR ([1, 3, 3, 1]) down/up-sampling blocks
@@ -68,6 +71,8 @@ class NCSNppConfig:
     dropout: float = 0.0
     fir_taps: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)
     fourier_scale: float = 16.0
+    centered: bool = True  # False: the real inputs u enter as 2u - 1
+    time_conditional: bool = True  # False: no time embedding, blocks without a time input
 
     @property
     def num_levels(self) -> int:
@@ -177,7 +182,7 @@ class NCSNpp(nn.Module):
         input_channels = 2 * in_complex
         output_channels = 2
         nf = config.nf
-        time_dim = 4 * nf
+        time_dim = 4 * nf if config.time_conditional else 0
         widths = [nf * m for m in config.ch_mult]
         levels = config.num_levels
         self.level_resolutions = [str(config.resolution(i)) for i in range(levels)]
@@ -185,8 +190,10 @@ class NCSNpp(nn.Module):
         self.bottleneck_channels = widths[-1]
         has_attention = [config.resolution(i) in config.attn_resolutions for i in range(levels)]
 
-        self.time_embedding = GaussianFourierEmbedding(nf, config.fourier_scale)
-        self.time_mlp = nn.Sequential(linear(self.time_embedding.dim, time_dim), nn.SiLU(), linear(time_dim, time_dim))
+        if config.time_conditional:
+            self.time_embedding = GaussianFourierEmbedding(nf, config.fourier_scale)
+            self.time_mlp = nn.Sequential(linear(self.time_embedding.dim, time_dim), nn.SiLU(),
+                                          linear(time_dim, time_dim))
         self.conv_in = conv2d(input_channels, nf, 3)
         self.input_downsample = FirDownsample2d(input_channels, config.fir_taps)
 
@@ -236,7 +243,10 @@ class NCSNpp(nn.Module):
             .reshape(batch, 2 * channels, bins, frames)
             .contiguous(memory_format=memory_format)
         )
-        time_features = F.silu(self.time_mlp(self.time_embedding(t.reshape(-1).expand(batch))))
+        if not self.config.centered:
+            inputs = 2.0 * inputs - 1.0
+        time_features = (F.silu(self.time_mlp(self.time_embedding(t.reshape(-1).expand(batch))))
+                         if self.config.time_conditional else None)
 
         h = self.conv_in(inputs)
         skips = [h]

@@ -125,7 +125,8 @@ class ResidualBlock(nn.Module):
 
     GN -> SiLU -> (resample) -> conv3x3 -> + Dense(time) -> GN -> SiLU -> dropout -> conv3x3,
     added to the (resampled, 1x1-projected when the shape changes) input and scaled by 1/sqrt(2).
-    Resampling happens after the first activation on both branches, as in BigGAN.
+    Resampling happens after the first activation on both branches, as in BigGAN. With
+    time_dim 0 the block has no time input (StoRM's denoiser).
     """
 
     def __init__(
@@ -149,21 +150,22 @@ class ResidualBlock(nn.Module):
         else:
             raise ValueError(f"resample must be 'up', 'down' or None, got {resample!r}")
         self.conv_in = conv2d(in_channels, out_channels, 3)
-        self.time_proj = linear(time_dim, out_channels)
+        self.time_proj = linear(time_dim, out_channels) if time_dim else None
         self.norm_out = group_norm(out_channels)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.conv_out = conv2d(out_channels, out_channels, 3, zero_init=True)
         needs_projection = in_channels != out_channels or resample is not None
         self.skip = conv2d(in_channels, out_channels, 1) if needs_projection else None
 
-    def forward(self, x: Tensor, time_features: Tensor) -> Tensor:
-        """`time_features` is SiLU(time embedding), computed once per forward by the U-Net."""
+    def forward(self, x: Tensor, time_features: Tensor | None) -> Tensor:
+        """`time_features` is SiLU(time embedding), computed once per forward by the U-Net (None: no time input)."""
         h = F.silu(self.norm_in(x))
         if self.resample is not None:
             h = self.resample(h)
             x = self.resample(x)
         h = self.conv_in(h)
-        h += self.time_proj(time_features)[:, :, None, None]  # in place: fresh tensors, no saved outputs
+        if self.time_proj is not None:
+            h += self.time_proj(time_features)[:, :, None, None]  # in place: fresh tensors, no saved outputs
         h = self.conv_out(self.dropout(F.silu(self.norm_out(h))))
         if self.skip is not None:
             x = self.skip(x)

@@ -120,10 +120,14 @@ def _check_target(target: Path, source: Path) -> None:
 
 
 def _load_model(options: EnhanceOptions) -> tuple[SpeechEnhancer, EnhanceOptions]:
-    """The model, and the options with the sampler filled in from its card when none was chosen."""
+    """The model, and the options with the sampler (or only the PC step rule) filled in from its card when none was
+    chosen: an imported SGMSE+ or StoRM model keeps upstream's step rule with other step counts too."""
     model = load_for_inference(options.checkpoint, torch.device(options.device))
+    recommended = recommended_sampling(model.card)
     if options.sampling is None:
-        options = replace(options, sampling=recommended_sampling(model.card))
+        options = replace(options, sampling=recommended)
+    elif options.sampling.step_rule is None:
+        options = replace(options, sampling=replace(options.sampling, step_rule=recommended.step_rule))
     return model, options
 
 

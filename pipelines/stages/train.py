@@ -33,6 +33,7 @@ from pipelines.video.lip_features import LipFeatureSet, load_lip_features
 from pipelines.training import distributed
 from pipelines.training.checkpoint import TrainingState, read_checkpoint
 from pipelines.training.data import WaveformPairs
+from pipelines.training.init_from import initial_config, load_initial_weights
 from pipelines.training.loop import LoopOptions, Trainer
 
 
@@ -45,6 +46,7 @@ class TrainOptions:
     resume: bool = False
     force: bool = False
     lip_weights: Path | None = None  # LRW weights a fine-tuned lip encoder starts from (default: untrained)
+    init_from: Path | None = None  # a fresh run starts from this model's audio weights (training/init_from.py)
 
 
 @dataclass
@@ -58,7 +60,8 @@ class TrainResult:
 def run_folder(workdir: Workdir, options: TrainOptions) -> Path:
     fusion = "" if options.model.fusion == "none" else f"{options.model.fusion}-"
     lips = "finetune-" if options.model.lip_finetune else ""
-    name = options.run_name or f"{options.model.modality}-{fusion}{lips}{options.model.preset}-seed{options.loop.seed}"
+    start = f"from-{options.init_from.stem}" if options.init_from is not None else options.model.preset
+    name = options.run_name or f"{options.model.modality}-{fusion}{lips}{start}-seed{options.loop.seed}"
     if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
         raise BadInput(f"--run-name must be a plain folder name (no '/', '..' or absolute path), got {name!r}")
     return workdir.root / "train" / name
@@ -94,7 +97,15 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
     distributed.barrier()  # the other ranks read the run folder once rank 0 has prepared it
     _seed_everything(options.loop.seed)
     payload = read_checkpoint(last) if options.resume and last.exists() else None
-    config = EnhancerConfig.from_dict(payload["config"]) if payload else options.model
+    start_weights = None
+    if payload:
+        config = EnhancerConfig.from_dict(payload["config"])
+    elif options.init_from is not None:
+        config, start_weights = initial_config(options.init_from, options.model)
+        reporter.info(f"starting from {options.init_from}: its audio model (score form {config.score_parametrisation}, "
+                      f"denoiser {config.denoiser_output}), the added branches at zero")
+    else:
+        config = options.model
     pairs = WaveformPairs(workdir, "train")
     if len(pairs) < distributed.world_size():
         raise BadInput(f"the training split has {len(pairs)} utterances, fewer than the {distributed.world_size()} "
@@ -103,6 +114,8 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
     lips = _lip_features(workdir, config, pairs, reporter)
     start_encoder = _fine_tuned_encoder(workdir, config, options.lip_weights, reporter) if payload is None else None
     model = SpeechEnhancer(config)
+    if start_weights is not None:
+        load_initial_weights(model, start_weights, options.init_from)
     if start_encoder is not None:
         model.lip_encoder.load_state_dict(start_encoder.state_dict())
     trainer = Trainer(model, pairs, _validation(workdir), folder, options.loop, device, reporter, text, lips)

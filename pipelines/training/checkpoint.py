@@ -8,6 +8,10 @@ A model file (`cmkt export`; the bundled default is one) holds only what enhanci
 the config, the EMA weights in float16 (half the size; enhancing computes in float32) and a
 model card (how it was trained, how well it does, the sampler it is meant to run with).
 It is read with `weights_only=True`: tensors and plain containers, never code.
+
+Wherever a model file is read, an upstream SGMSE+ or StoRM checkpoint is accepted too
+(pipelines/interop/, read without running its pickle's code); `import_model` writes one
+as a model file.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import torch
 from pipelines import __version__
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_training_only
 from pipelines.errors import BadInput
+from pipelines.interop.importer import import_lightning, is_lightning
+from pipelines.interop.reader import load_restricted
 
 FORMAT = "cmkt-checkpoint-1"
 MODEL_FORMAT = "cmkt-model-1"
@@ -53,33 +59,24 @@ def save_checkpoint(path: Path, model: SpeechEnhancer, ema_model: SpeechEnhancer
     temporary.replace(path)
 
 
-def _load(path: Path) -> Any:
-    """torch.load with weights_only=True: tensors, numbers, strings and plain containers only. A file that needs
-    anything else (a pickle that would run code, another program's classes) is refused, never executed."""
-    if not Path(path).is_file():
-        raise BadInput(f"{path}: no such checkpoint or model file")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated, foreign or unsafe files
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise BadInput(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line[:200]})") from None
-
-
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    payload = _load(path)
+    payload = load_restricted(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise BadInput(f"{path}: not a cmkt checkpoint")
     return payload
 
 
 def read_model(path: Path) -> dict[str, Any]:
-    """A model file or a training checkpoint, as {"config", "weights", "card"} (card empty for checkpoints)."""
-    payload = _load(path)
+    """A model file, a training checkpoint or an upstream one, as {"config", "weights", "card"} (card empty for
+    training checkpoints)."""
+    payload = load_restricted(path)
+    if is_lightning(payload):
+        imported = import_lightning(payload, path)
+        return {**imported, "weights": _float32(imported["weights"])}
     if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
-        weights = {k: v.float() if v.is_floating_point() else v for k, v in payload["weights"].items()}
-        return {"config": payload["config"], "weights": weights, "card": payload.get("card", {})}
+        return {"config": payload["config"], "weights": _float32(payload["weights"]), "card": payload.get("card", {})}
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise BadInput(f"{path}: not a cmkt checkpoint or model file")
+        raise BadInput(f"{path}: not a cmkt checkpoint or model file, nor an SGMSE+ or StoRM checkpoint")
     return {"config": payload["config"], "weights": payload["ema"], "card": {}}
 
 
@@ -90,10 +87,29 @@ def export_model(checkpoint: Path, out: Path, card: dict[str, Any]) -> int:
                if not is_training_only(k)}
     state = payload["state"]
     card = {"trained_steps": state["step"], "training_seconds": round(state["seconds"]), **card}
+    return _write_model(out, payload["config"], weights, card)
+
+
+def import_model(upstream: Path, out: Path) -> tuple[int, dict[str, Any]]:
+    """Write an SGMSE+ or StoRM checkpoint as a cmkt model file (float32 weights); returns its size and card."""
+    payload = load_restricted(upstream)
+    if not is_lightning(payload):
+        raise BadInput(f"{upstream}: not an SGMSE+ or StoRM (Lightning) checkpoint")
+    imported = import_lightning(payload, upstream)
+    return _write_model(out, imported["config"], _float32(imported["weights"]), imported["card"]), imported["card"]
+
+
+def _float32(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """What enhancing computes in: model files store float16, imports come in float64."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+
+
+def _write_model(out: Path, config: dict[str, Any], weights: dict[str, torch.Tensor], card: dict[str, Any]) -> int:
+    """Atomically, like checkpoints; returns the file's size."""
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(out.name + ".tmp")
-    torch.save({"format": MODEL_FORMAT, "cmkt_version": __version__, "config": payload["config"],
-                "weights": weights, "card": card}, temporary)
+    torch.save({"format": MODEL_FORMAT, "cmkt_version": __version__, "config": config, "weights": weights,
+                "card": card}, temporary)
     temporary.replace(out)
     return out.stat().st_size
 
@@ -145,6 +161,6 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
 def ready_for_inference(model: SpeechEnhancer, device: torch.device) -> SpeechEnhancer:
     """On `device`, in eval mode, without gradients, the U-Nets channels_last (18 % faster for the paper preset on
     CPU, docs/performance.md; the lip encoder's Conv3d stays contiguous)."""
-    for network in (model.denoiser, model.score_net):
+    for network in model.networks:
         network.to(memory_format=torch.channels_last)
     return model.to(device).eval().requires_grad_(False)

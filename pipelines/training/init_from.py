@@ -1,0 +1,50 @@
+"""`cmkt train --init-from MODEL`: a new run that starts from a trained audio model's weights.
+
+MODEL is anything `enhance --ckpt` reads: an imported SGMSE+ or StoRM model, their checkpoints
+as published, a cmkt model file or checkpoint. The run keeps MODEL's audio model (front end,
+SDE, network shapes and options, score form: `AUDIO_FIELDS`) and adds what the run asks for
+(lips, text). Every weight of MODEL must find its place; the only weights MODEL may lack are
+those of the added branches, whose outputs start at zero (the visual cross-attention's
+output projection, the text adapter's FC2 with `zero_adapter`), so at step 0 the run
+enhances exactly as MODEL does and training moves it from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from torch import Tensor
+
+from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_training_only
+from pipelines.errors import BadInput
+from pipelines.training.checkpoint import read_model
+
+AUDIO_FIELDS = ("backbone", "preset", "n_fft", "hop_length", "alpha", "beta", "sde", "sigma_min", "sigma_max", "eta",
+                "t_eps", "score_parametrisation", "denoiser_output", "score_condition", "network", "centered",
+                "denoiser_time", "pad_multiple")
+ADDED_BRANCHES = ("level_modules.", "bottleneck_modules.", "lip_encoder.")  # where MODEL may lack weights
+
+
+def initial_config(path: Path, requested: EnhancerConfig) -> tuple[EnhancerConfig, dict[str, Tensor]]:
+    """The run's config (MODEL's audio fields, the rest as requested) and MODEL's weights."""
+    model = read_model(path)
+    base = EnhancerConfig.from_dict(model["config"])  # with the defaults of configs older than some fields
+    audio = {k: getattr(base, k) for k in AUDIO_FIELDS}
+    config = EnhancerConfig.from_dict({**asdict(requested), **audio, "zero_adapter": True})
+    return config, {k: v for k, v in model["weights"].items() if not is_training_only(k)}
+
+
+def load_initial_weights(model: SpeechEnhancer, weights: dict[str, Tensor], path: Path) -> None:
+    """Copy MODEL's weights in; BadInput naming what does not fit (a part the run lacks, a shape, a missing audio
+    weight)."""
+    expected = model.state_dict()
+    unexpected = [k for k in weights if k not in expected]
+    missing = [k for k in expected if k not in weights and not any(f".{b}" in f".{k}" for b in ADDED_BRANCHES)]
+    shapes = [f"{k} {tuple(v.shape)} not {tuple(expected[k].shape)}" for k, v in weights.items()
+              if k in expected and v.shape != expected[k].shape]
+    kinds = (("it has that this run lacks", unexpected), ("missing", missing), ("of another shape", shapes))
+    problems = [f"{len(keys)} {kind}: {', '.join(keys[:2])}" for kind, keys in kinds if keys]
+    if problems:
+        raise BadInput(f"--init-from {path}: its weights do not fit this run's model ({'; '.join(problems)})")
+    model.load_state_dict(weights, strict=False)
