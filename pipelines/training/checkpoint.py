@@ -73,10 +73,14 @@ def read_model(path: Path) -> dict[str, Any]:
     if is_lightning(payload):
         imported = import_lightning(payload, path)
         return {**imported, "weights": _float32(imported["weights"])}
-    if isinstance(payload, dict) and payload.get("format") == MODEL_FORMAT:
-        return {"config": payload["config"], "weights": _float32(payload["weights"]), "card": payload.get("card", {})}
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in (MODEL_FORMAT, FORMAT):
         raise BadInput(f"{path}: not a cmkt checkpoint or model file, nor an SGMSE+ or StoRM checkpoint")
+    weights_key = "weights" if payload["format"] == MODEL_FORMAT else "ema"
+    for key, kind in (("config", dict), (weights_key, dict), ("card", dict)):
+        if not isinstance(payload.get(key, {}), kind) or key not in payload and key != "card":
+            raise BadInput(f"{path}: a damaged cmkt file (its '{key}' is missing or not a {kind.__name__})")
+    if payload["format"] == MODEL_FORMAT:
+        return {"config": payload["config"], "weights": _float32(payload["weights"]), "card": payload.get("card", {})}
     return {"config": payload["config"], "weights": payload["ema"], "card": {}}
 
 
@@ -154,6 +158,9 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
         problems = [f"{type(err).__name__}: {str(err).strip().splitlines()[0][:200] if str(err).strip() else ''}"]
     if problems:  # renamed keys, another preset's shapes: say which, in one line
         raise BadInput(f"{path}: its weights do not fit the model its config describes ({'; '.join(problems)})")
+    broken = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:  # it could only ever write NaN audio
+        raise BadInput(f"{path}: {len(broken)} of its weights hold nan or inf (e.g. {broken[0]}): the model is unusable")
     model.card = payload["card"]
     return ready_for_inference(model, device)
 

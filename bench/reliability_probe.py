@@ -1,0 +1,361 @@
+"""Bad inputs, faults and hostile files against the real CLI, counted the way issue 13's probe counted them.
+
+Each case builds its inputs in a fresh folder, runs `cmkt` as a user would (a subprocess), and is *handled*
+when the command exits with the code it should, says so in one line with no traceback, and a case-specific
+check holds (no payload ran, nothing finished was lost, nothing written where it must not be).
+    python -m bench.reliability_probe [--out bench/results/reliability-probe.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import soundfile as sf
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("CMKT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+MODEL = ROOT / "pipelines" / "weights" / "cmkt-a-small-debian.pt"
+SPEECH = DATA / "speech_en"
+
+
+def cmkt(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cmkt_cli.main", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+def clip(folder: Path, name: str = "a.wav", seconds: float = 1.0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    samples, rate = sf.read(SPEECH / "arctic_a0010.wav", dtype="float32")
+    sf.write(folder / name, samples[: int(seconds * rate)], rate)
+    return folder / name
+
+
+class RunsCode:
+    """Unpickling this runs a shell command: a hostile file's payload."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def hostile_model(tmp: Path) -> Path:
+    payload = torch.load(MODEL, map_location="cpu", weights_only=True)
+    payload["card"] = {"note": RunsCode(tmp / "pwned")}
+    torch.save(payload, tmp / "evil.pt")
+    return tmp / "evil.pt"
+
+
+def edited_model(tmp: Path, edit: Callable[[dict], None]) -> Path:
+    payload = torch.load(MODEL, map_location="cpu", weights_only=True)
+    edit(payload)
+    torch.save(payload, tmp / "edited.pt")
+    return tmp / "edited.pt"
+
+
+def _first_weight(payload: dict) -> str:
+    return next(key for key, value in payload["weights"].items() if value.ndim > 1)
+
+
+def nan_weights(payload: dict) -> None:
+    payload["weights"] = {key: torch.full_like(value, float("nan")) if value.is_floating_point() else value
+                          for key, value in payload["weights"].items()}
+
+
+def renamed_keys(payload: dict) -> None:
+    payload["weights"] = {f"renamed.{key}": value for key, value in payload["weights"].items()}
+
+
+def wrong_shape(payload: dict) -> None:
+    key = _first_weight(payload)
+    payload["weights"][key] = payload["weights"][key][:1]
+
+
+def prepared(tmp: Path) -> Path:
+    """A finished prepare: two clean clips and a noise, all in train."""
+    for k in range(2):
+        clip(tmp / "clean", f"c{k}.wav")
+    shutil.copy(DATA / "noise" / sorted(os.listdir(DATA / "noise"))[0], tmp / "noise.wav")
+    (tmp / "noise").mkdir()
+    shutil.move(tmp / "noise.wav", tmp / "noise" / "n.wav")
+    done = cmkt("prepare", tmp / "clean", "--noise", tmp / "noise", "--split", "1,0,0", "-w", tmp / "w", "-q")
+    assert done.returncode == 0, done.stderr
+    return tmp / "w"
+
+
+def group_count(artifact: Path) -> int:
+    import h5py
+
+    with h5py.File(artifact, "r") as f:
+        return len(f)
+
+
+@dataclass
+class Case:
+    kind: str
+    name: str
+    run: Callable[[Path], tuple[subprocess.CompletedProcess, bool]]
+    code: int = 2
+
+
+def _plain(args: Callable[[Path], list]) -> Callable[[Path], tuple[subprocess.CompletedProcess, bool]]:
+    return lambda tmp: (cmkt(*args(tmp)), True)
+
+
+def _enhance_with(make: Callable[[Path], Path]):
+    def run(tmp: Path):
+        model = make(tmp)
+        result = cmkt("enhance", clip(tmp / "in"), "-o", tmp / "out", "--ckpt", model, "-w", tmp / "w")
+        return result, not (tmp / "pwned").exists() and not any((tmp / "out").glob("*.wav"))
+    return run
+
+
+def _rerun_keeps(args: Callable[[Path, Path], list]):
+    def run(tmp: Path):
+        workdir = prepared(tmp)
+        artifact = workdir / "artifacts" / "prepare_train.h5"
+        before = group_count(artifact)
+        result = cmkt(*args(tmp, workdir))
+        return result, group_count(artifact) == before
+    return run
+
+
+def _damaged(damage: Callable[[Path], None]):
+    def run(tmp: Path):
+        workdir = prepared(tmp)
+        damage(workdir / "artifacts" / "prepare_train.h5")
+        result = cmkt("train", "-w", workdir, "--max-steps", "1", "--preset", "small")
+        return result, "cmkt prepare" in result.stderr
+    return run
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def delete_dataset(path: Path) -> None:
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        del f[next(iter(f))]["noisy"]
+
+
+def _run_name(name: str):
+    def run(tmp: Path):
+        workdir = prepared(tmp)
+        (tmp / "keep.txt").write_text("finished")
+        result = cmkt("train", "-w", workdir, "--max-steps", "1", "--run-name", name, "--force")
+        return result, (tmp / "keep.txt").exists() and (workdir / "manifest.csv").exists()
+    return run
+
+
+def _hostile_resume(tmp: Path):
+    workdir = prepared(tmp)
+    (workdir / "train" / "r").mkdir(parents=True)
+    shutil.copy(hostile_model(tmp), workdir / "train" / "r" / "last.ckpt")
+    result = cmkt("train", "-w", workdir, "--max-steps", "1", "--run-name", "r", "--resume")
+    return result, not (tmp / "pwned").exists()
+
+
+def _symlinked_output(tmp: Path):
+    victim = clip(tmp / "elsewhere", "keep.wav")
+    before = victim.read_bytes()
+    (tmp / "out").mkdir()
+    (tmp / "out" / "a.wav").symlink_to(victim)
+    result = cmkt("enhance", clip(tmp / "in"), "-o", tmp / "out", "-w", tmp / "w")
+    return result, victim.read_bytes() == before
+
+
+def _output_is_input(tmp: Path):
+    source = clip(tmp / "in")
+    before = source.read_bytes()
+    result = cmkt("enhance", tmp / "in", "-o", tmp / "in", "-w", tmp / "w")
+    return result, source.read_bytes() == before
+
+
+def _colliding_names(tmp: Path):
+    for name in ("a b.wav", "a_b.wav", "ü.wav", "é.wav"):
+        clip(tmp / "clean", name)
+        clip(tmp / "enh", name)
+    result = cmkt("score", "--enhanced", tmp / "enh", "--clean", tmp / "clean", "-w", tmp / "w", "-q")
+    return result, "over 4 files" in result.stderr
+
+
+def _unicode_corpus(tmp: Path):
+    for name in ("语音.wav", "řeč.wav"):
+        clip(tmp / "clean", name)
+    clip(tmp / "noise", "n.wav", seconds=2.0)
+    result = cmkt("prepare", tmp / "clean", "--noise", tmp / "noise", "--split", "1,0,0", "-w", tmp / "w", "-q")
+    manifest = (tmp / "w" / "manifest.csv").read_text(encoding="utf-8") if result.returncode == 0 else ""
+    return result, "语音" in manifest and "řeč" in manifest
+
+
+def _short_noise(tmp: Path):
+    clip(tmp / "clean")
+    (tmp / "noise").mkdir()
+    sf.write(tmp / "noise" / "n.wav", np.full(5, 0.1, dtype=np.float32), 16000)
+    return cmkt("prepare", tmp / "clean", "--noise", tmp / "noise", "-w", tmp / "w"), True
+
+
+def _mp3_in_folder(tmp: Path):
+    import av
+
+    source, rate = sf.read(SPEECH / "arctic_a0010.wav", dtype="float32")
+    (tmp / "in").mkdir()
+    with av.open(str(tmp / "in" / "a.mp3"), "w") as out:
+        stream = out.add_stream("mp3", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(source[None, :], format="flt", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    result = cmkt("enhance", tmp / "in", "-o", tmp / "out", "-w", tmp / "w", "-q")
+    return result, (tmp / "out" / "a.wav").exists()
+
+
+def _unwritable(tmp: Path):
+    (tmp / "file").write_text("x")
+    return cmkt("enhance", clip(tmp / "in"), "-o", tmp / "file" / "out", "-w", tmp / "w"), True
+
+
+def _workdir_under_a_file(tmp: Path):
+    (tmp / "file").write_text("x")
+    return cmkt("prepare", clip(tmp / "clean").parent, "-w", tmp / "file" / "w"), True
+
+
+def _full_disk(tmp: Path):
+    disk = tmp / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(disk)], capture_output=True).returncode:
+        raise RuntimeError("cannot mount a tmpfs here")
+    try:
+        result = cmkt("enhance", clip(tmp / "in", seconds=3.0), "-o", disk / "out", "-w", tmp / "w")
+        return result, not any((disk / "out").iterdir())
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def _lips_stderr(tmp: Path):
+    result = cmkt("featurize", "--lips", "-w", prepared(tmp), "-q")
+    return result, True
+
+
+def _busy_workdir(tmp: Path):
+    from pipelines.artifacts import Workdir, WorkdirLock
+
+    workdir = Workdir(tmp / "w").create()
+    with WorkdirLock(workdir.lock_file):
+        return cmkt("prepare", clip(tmp / "clean").parent, "-w", workdir.root), True
+
+
+CASES = [
+    Case("security", "hostile pickle as enhance --ckpt", _enhance_with(hostile_model)),
+    Case("security", "hostile pickle as train --resume last.ckpt", _hostile_resume),
+    Case("security", "run name ..", _run_name("..")),
+    Case("security", "run name ../x", _run_name("../x")),
+    Case("security", "run name absolute", _run_name("/tmp/cmkt-probe-elsewhere")),
+    Case("security", "enhance output is a symlink", _symlinked_output),
+    Case("security", "enhance -o is the input folder", _output_is_input),
+    Case("finished work", "prepare rerun with a wrong --noise", _rerun_keeps(
+        lambda tmp, w: ["prepare", tmp / "clean", "--noise", tmp / "missing", "--split", "1,0,0", "-w", w])),
+    Case("finished work", "truncated prepare artifact", _damaged(truncate)),
+    Case("finished work", "deleted dataset in prepare artifact", _damaged(delete_dataset)),
+    Case("wrong results", "score: names that clean to one id", _colliding_names, code=0),
+    Case("wrong results", "prepare: Chinese and Czech file names", _unicode_corpus, code=0),
+    Case("wrong results", "prepare --snr nan", _plain(lambda t: ["prepare", clip(t / "c").parent, "--snr", "nan",
+                                                                 "-w", t / "w"])),
+    Case("wrong results", "prepare --snr inf", _plain(lambda t: ["prepare", clip(t / "c").parent, "--snr", "inf",
+                                                                 "-w", t / "w"])),
+    Case("wrong results", "a 5-sample noise file", _short_noise),
+    Case("wrong results", "checkpoint with NaN weights", _enhance_with(lambda t: edited_model(t, nan_weights))),
+    Case("clear errors", "checkpoint with renamed keys", _enhance_with(lambda t: edited_model(t, renamed_keys))),
+    Case("clear errors", "checkpoint with a wrong shape", _enhance_with(lambda t: edited_model(t, wrong_shape))),
+    Case("clear errors", "checkpoint with an unknown preset", _enhance_with(
+        lambda t: edited_model(t, lambda p: p["config"].update(preset="huge")))),
+    Case("clear errors", "checkpoint without a config", _enhance_with(lambda t: edited_model(t, lambda p: p.pop(
+        "config")))),
+    Case("clear errors", "a text file as checkpoint", _enhance_with(
+        lambda t: (t / "x.pt").write_text("not a model") and t / "x.pt")),
+    Case("clear errors", "output folder under a file", _unwritable),
+    Case("clear errors", "workdir under a file", _workdir_under_a_file),
+    Case("clear errors", "full disk", _full_disk),
+    Case("clear errors", "enhance --device cuda without CUDA", _plain(
+        lambda t: ["enhance", clip(t / "in"), "-o", t / "out", "--device", "cuda", "-w", t / "w"])),
+    Case("clear errors", "enhance --device banana", _plain(
+        lambda t: ["enhance", clip(t / "in"), "-o", t / "out", "--device", "banana", "-w", t / "w"])),
+    Case("clear errors", "seed beyond 64 bits", _plain(
+        lambda t: ["prepare", clip(t / "c").parent, "--seed", str(2**70), "-w", t / "w"])),
+    Case("clear errors", "invalid --speaker-regex", _plain(
+        lambda t: ["prepare", clip(t / "c").parent, "--speaker-regex", "(", "-w", t / "w"])),
+    Case("clear errors", "--split nan,1,1", _plain(
+        lambda t: ["prepare", clip(t / "c").parent, "--split", "nan,1,1", "-w", t / "w"])),
+    Case("clear errors", "--shard 5/2", _plain(lambda t: ["featurize", "--text", "--shard", "5/2", "-w", t / "w"])),
+    Case("clear errors", "busy workdir", _busy_workdir),
+    Case("clear errors", "MP3 inside a folder", _mp3_in_folder, code=0),
+    Case("clear errors", "featurize --lips on audio-only data", _lips_stderr),
+]
+
+
+def judge(case: Case, result: subprocess.CompletedProcess, check: bool) -> tuple[bool, str]:
+    """Handled: the right exit code, one `error:` line when it fails (progress and warnings may come before it),
+    no traceback, and the case's own check."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    problems = []
+    if result.returncode != case.code:
+        problems.append(f"exit {result.returncode}")
+    if case.code and len(lines) != 1:
+        problems.append(f"{len(lines)} error lines")
+    if "Traceback" in result.stderr or "internal error" in result.stderr:
+        problems.append("internal error")
+    if not check:
+        problems.append("check failed")
+    said = lines[0] if lines else (result.stderr.strip().splitlines() or ["ok"])[-1]
+    return not problems, "; ".join(problems) or said[:160]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "reliability-probe.json")
+    args = parser.parse_args()
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = []
+    for case in CASES:
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                handled, said = judge(case, *case.run(Path(folder)))
+            except Exception as err:  # the probe's own set-up failed: count it as not handled, say why
+                handled, said = False, f"probe set-up failed: {type(err).__name__}: {err}"
+        rows.append({"class": case.kind, "case": case.name, "handled": handled, "said": said})
+        print(("handled " if handled else "NOT     ") + f"{case.kind}: {case.name}: {said}", flush=True)
+    table = Table(title="reliability probe")
+    for column in ("class", "tried", "handled", "not handled"):
+        table.add_column(column)
+    summary = {}
+    for kind in dict.fromkeys(row["class"] for row in rows):
+        mine = [row for row in rows if row["class"] == kind]
+        summary[kind] = {"tried": len(mine), "handled": sum(row["handled"] for row in mine)}
+        table.add_row(kind, str(len(mine)), str(summary[kind]["handled"]),
+                      str(len(mine) - summary[kind]["handled"]))
+    table.add_row("all", str(len(rows)), str(sum(r["handled"] for r in rows)),
+                  str(sum(not r["handled"] for r in rows)))
+    Console().print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"summary": summary, "cases": rows}, indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
