@@ -84,15 +84,19 @@ def score_command(clean: Optional[Path] = typer.Option(None, "--clean", help="Fo
                                             "differ instead of rejecting them."),
                   out: Optional[Path] = typer.Option(None, "--out", help="Folder for the CSV/JSON (default: "
                                                      "WORKDIR/reports/score)."),
+                  with_dnsmos: bool = typer.Option(False, "--dnsmos", help="Add DNSMOS P.835 (SIG, BAK, OVRL): "
+                                                   "predicted listener ratings that need no clean reference."),
                   workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET, jobs: int = JOBS) -> None:
-    """PESQ (wide- and narrow-band), STOI, ESTOI and SI-SDR per file and mean ± std, as a table, CSV and JSON."""
+    """PESQ (wide- and narrow-band), STOI, ESTOI, SI-SDR and DNSMOS per file and mean ± std, as a table, CSV and JSON.
+
+    `--enhanced DIR` alone (no --clean, no prepared workdir) scores real recordings with DNSMOS only."""
     with stage_session(workdir, "score", quiet) as (place, reporter):
-        if clean is not None:
-            if enhanced is None:
-                raise BadInput("--clean needs --enhanced (the folder of files to score)")
-            result = score_folders(place, clean, enhanced, noisy, reporter, force, jobs, trim, out)
+        if clean is not None and enhanced is None:
+            raise BadInput("--clean needs --enhanced (the folder of files to score)")
+        if clean is not None or (enhanced is not None and not place.manifest_csv.exists()):
+            result = score_folders(place, clean, enhanced, noisy, reporter, force, jobs, trim, out, with_dnsmos)
         else:
-            result = score_workdir(place, split, enhanced, reporter, force, jobs, trim, out)
+            result = score_workdir(place, split, enhanced, reporter, force, jobs, trim, out, with_dnsmos)
         _report_scores(reporter, result)
 
 
