@@ -266,6 +266,8 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                                                               "face_landmarker.task (default: the packaged one)."),
                     split: str = typer.Option("test", "--split", help="Without INPUTS: the prepared split."),
                     precision: str = PRECISION, compiled: bool = COMPILE,
+                    plot: bool = typer.Option(False, "--plot", help="Also draw NAME.png beside each output: noisy, "
+                                              "enhanced and (a prepared split) clean spectrograms, with scores."),
                     workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Enhance noisy speech: `cmkt enhance noisy.wav` uses the bundled model (no Whisper or BERT involved)."""
     with stage_session(workdir, "enhance", quiet) as (place, reporter):
@@ -274,7 +276,8 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
         chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
         sampling = None if chosen is None else _sampling(chosen, steps or 30, corrector, snr, t_start)
         options = EnhanceOptions(ckpt or default_model(), sampling, batch_size, chunk_seconds, seed,
-                                 _device_name(device), force, video, lip_weights, face_model, precision, compiled)
+                                 _device_name(device), force, video, lip_weights, face_model, precision, compiled,
+                                 plot)
         if inputs is None:
             report, written = enhance_split(place, split, options, reporter)
         else:

@@ -21,7 +21,7 @@ from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_che
 from pipelines.artifacts.workdir import Workdir, make_folder
 from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, audio_kinds, load_audio
 from pipelines.data.manifest import distinct_ids, read_manifest, safe_id
-from pipelines.errors import BadInput
+from pipelines.errors import BadInput, SkipItem
 from pipelines.dnsmos import DNSMOS_METRICS, dnsmos
 from pipelines.metrics import METRICS, intrusive_metrics
 from pipelines.reporting import Reporter
@@ -56,6 +56,20 @@ def measure(label: str, estimate: np.ndarray, clean: np.ndarray | None, measures
     if measures.dnsmos:
         scores.update(dnsmos(estimate))
     return scores
+
+
+def measure_signals(label: str, signals: dict[str, np.ndarray], clean: np.ndarray | None) -> dict[str, dict]:
+    """DNSMOS of each signal (16 kHz), and its intrusive metrics against `clean` when there is one; a signal that
+    cannot be scored (silence) gets no scores rather than stopping the others."""
+    scored = {}
+    for name, samples in signals.items():
+        try:
+            scored[name] = measure(f"{label} ({name})", samples, clean, Measures(clean is not None, True), trim=True)
+        except SkipItem:
+            scored[name] = {}
+    if clean is not None:
+        scored["clean"] = measure(f"{label} (clean)", clean, None, Measures(False, True)) if np.any(clean) else {}
+    return scored
 
 
 @dataclass
