@@ -23,6 +23,8 @@ from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
 from pipelines.inference import SAMPLERS, SamplingOptions
 from pipelines.pretrained import default_model
+from pipelines.report.build import check_output, write_report
+from pipelines.report.sources import gather
 from pipelines.models import NCSNPP_PRESETS
 from pipelines.text.whisper_engines import DEFAULT_ENGINE, make_engine
 from pipelines.speedups import PRECISIONS
@@ -347,6 +349,26 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
         make_folder(out.parent, "-o")
         size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")
+
+
+@app.command("report")
+def report_command(inputs: List[Path] = typer.Argument(..., help="A prepared workdir (its split, every system in "
+                                                       "WORKDIR/enhanced/), or folders of enhanced files to compare."),
+                   out: Path = typer.Option(..., "--out", "-o", help="The report folder (index.html and the files "
+                                            "it links; nothing is written elsewhere)."),
+                   noisy: Optional[Path] = typer.Option(None, "--noisy", help="Plain folders: the noisy inputs."),
+                   clean: Optional[Path] = typer.Option(None, "--clean", help="Plain folders: clean references."),
+                   split: str = typer.Option("test", "--split", help="With a prepared workdir: the split."),
+                   quiet: bool = QUIET, jobs: int = JOBS) -> None:
+    """A static page to listen to and compare systems: audio players, spectrograms, scores, model cards."""
+    with command_session(quiet) as reporter:
+        check_output(out, inputs)
+        result = write_report(gather(inputs, noisy, clean, split, out), out, reporter, jobs)
+        for uid, problem in result.failed:
+            reporter.warn(f"{uid}: not in the report ({problem})")
+        reporter.info(f"report of {result.files} files: {result.page}")
+        if result.failed or not result.files:
+            raise typer.Exit(2)
 
 
 app.command("transcribe")(transcribe_command)
