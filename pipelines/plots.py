@@ -91,7 +91,7 @@ def plot_spectrograms(panels: list[Panel], title: str, png_path: Path) -> None:
     plt = _pyplot()
     powers = [power_db(panel.samples) for panel in panels]
     top = max(float(p.max()) for p in powers)
-    figure, axes = plt.subplots(len(panels), 1, figsize=(9, 1.9 * len(panels) + 0.6), sharex=True, squeeze=False,
+    figure, axes = plt.subplots(len(panels), 1, figsize=(7, 1.6 * len(panels) + 0.5), sharex=True, squeeze=False,
                                 layout="constrained")
     for axis, panel, power in zip(axes[:, 0], panels, powers):
         image = axis.imshow(power, origin="lower", aspect="auto", cmap="magma", vmin=top - DYNAMIC_RANGE_DB,

@@ -114,11 +114,11 @@ def test_the_page_works_in_a_real_browser(report, tmp_path):
             return [float(cell.get_attribute("data-value")) for cell in
                     browser.find_elements(By.CSS_SELECTOR, f"#files tbody tr td:nth-child({index + 1})")]
 
-        headers = browser.find_elements(By.CSS_SELECTOR, "#files th")
-        ovrl = next(i for i, h in enumerate(headers) if SYSTEM in h.text and "DNSMOS-OVRL" in h.text)
-        headers[ovrl].click()
+        heading = browser.find_element(By.CSS_SELECTOR, f'#files th[data-signal="{SYSTEM}"][data-metric="dnsmos_ovrl"]')
+        ovrl = int(heading.get_attribute("data-col"))
+        heading.click()
         assert column(ovrl) == sorted(column(ovrl), reverse=True)
-        headers[ovrl].click()
+        heading.click()
         assert column(ovrl) == sorted(column(ovrl))
         first_file = browser.find_element(By.CSS_SELECTOR, "#files tbody tr td").text
         assert first_file == min(json.loads((out / "scores.json").read_text())["files"],

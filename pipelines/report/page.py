@@ -14,8 +14,10 @@ from pipelines.metrics import METRIC_LABELS
 from pipelines.report.sources import Column, Comparison
 from pipelines.stages.score import ALL_METRICS
 
-CARD_FACTS = (("checkpoint", "checkpoint"), ("sampler", "sampler"), ("network_evaluations", "network evaluations"),
-              ("real_time_factor", "real-time factor"), ("device", "device"), ("precision", "precision"))
+CARD_FACTS = (("name", "name"), ("checkpoint", "checkpoint"), ("sampler", "sampler"),
+              ("network_evaluations", "NFE per chunk"), ("real_time_factor", "real-time factor"),
+              ("device", "device"), ("precision", "precision"))
+SHORT_LABELS = {"dnsmos_sig": "SIG", "dnsmos_bak": "BAK", "dnsmos_ovrl": "OVRL"}  # the file table's narrow headings
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -29,16 +31,18 @@ td.best { background: #d8f0d8; font-weight: 600; }
 th[data-sort] { cursor: pointer; } th[data-order="desc"]::after { content: " ▼"; } th[data-order="asc"]::after { content: " ▲"; }
 .players div { display: flex; align-items: center; gap: 6px; margin: 2px 0; }
 .players span { width: 9em; font-size: .85em; color: #555; overflow: hidden; text-overflow: ellipsis; }
-audio { height: 30px; width: 260px; } img.spec { width: 460px; display: block; }
+audio { height: 30px; width: 250px; } img.spec { width: 420px; display: block; margin-top: 4px; }
+th.group { text-align: center; border-left: 2px solid #fff; }
 .cards { display: flex; flex-wrap: wrap; gap: 1em; }
-.card { border: 1px solid #ddd; border-radius: 6px; padding: .6em 1em; max-width: 40em; }
-.card dt { font-weight: 600; float: left; clear: left; width: 11em; } .card dd { margin-left: 11.5em; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: .2em 1em .6em; max-width: 64em; }
+.card dl { display: grid; grid-template-columns: 10em 1fr; gap: 2px 10px; } .card dt { font-weight: 600; }
+.card dd { margin: 0; overflow-wrap: anywhere; }
 pre { white-space: pre-wrap; font-size: .8em; }
 """
 
 SCRIPT = """
 document.querySelectorAll('#files th[data-sort]').forEach(th => th.addEventListener('click', () => {
-  const body = document.querySelector('#files tbody'), index = th.cellIndex, numeric = th.dataset.sort === 'num';
+  const body = document.querySelector('#files tbody'), index = +th.dataset.col, numeric = th.dataset.sort === 'num';
   const descending = th.dataset.order !== 'desc';
   document.querySelectorAll('#files th').forEach(h => delete h.dataset.order);
   th.dataset.order = descending ? 'desc' : 'asc';
@@ -104,8 +108,8 @@ def _card(system: Column) -> str:
         return (f'<section class="card"><h3>{escape(system.name)}</h3><p>No model.json in this folder (not written '
                 f"by <code>cmkt enhance -o</code>): the system is unknown.</p></section>")
     facts = [(label, card[key]) for key, label in CARD_FACTS if key in card]
-    facts += [(key.replace("_", " "), card["model_card"][key]) for key in ("name", "model", "trained_steps", "data",
-                                                                            "not_for") if key in card.get("model_card", {})]
+    facts += [(key.replace("_", " "), card["model_card"][key]) for key in ("model", "trained_steps", "not_for")
+              if key in card.get("model_card", {})]
     listed = "".join(f"<dt>{escape(label)}</dt><dd>{escape(str(value))}</dd>" for label, value in facts)
     whole = escape(json.dumps(card, indent=1, ensure_ascii=False))
     return (f'<section class="card"><h3>{escape(system.name)}</h3><dl>{listed}</dl>'
@@ -113,23 +117,27 @@ def _card(system: Column) -> str:
 
 
 def _file_table(columns: list[Column], rows: list[dict], metrics: list[str]) -> str:
+    """Heading row 1: file, what to hear and see, one group per scored signal; row 2: that group's metrics."""
     scored = [c for c in columns if c.kind != "clean"]
-    head = "".join(f'<th data-sort="num">{escape(c.name)}<br>{METRIC_LABELS[m]}</th>' for c in scored for m in metrics)
-    lines = [f'<table id="files"><thead><tr><th data-sort="text">file</th><th>listen</th><th>spectrograms</th>{head}'
-             "</tr></thead><tbody>"]
+    groups = "".join(f'<th class="group" colspan="{len(metrics)}">{escape(c.name)}</th>' for c in scored)
+    sorters = "".join(
+        f'<th data-sort="num" data-col="{2 + k * len(metrics) + j}" data-signal="{escape(c.name)}" data-metric="{m}" '
+        f'title="{escape(c.name)}: {METRIC_LABELS[m]}">{SHORT_LABELS.get(m, METRIC_LABELS[m])}</th>'
+        for k, c in enumerate(scored) for j, m in enumerate(metrics))
+    lines = [f'<table id="files"><thead><tr><th rowspan="2" data-sort="text" data-col="0">file</th>'
+             f'<th rowspan="2">listen and see</th>{groups}</tr><tr>{sorters}</tr></thead><tbody>']
     for row in rows:
         players = "".join(
             f'<div><span title="{escape(c.name)}">{escape(c.name)}</span><audio controls preload="metadata" '
             f'src="{quote(row["audio"][c.name]["src"])}" data-seconds="{row["audio"][c.name]["seconds"]:.4f}">'
             f"</audio></div>" for c in columns if c.name in row["audio"])
+        picture = f'<img class="spec" src="{quote(row["image"])}" alt="spectrograms of {escape(row["id"])}">'
         cells = []
         for column in scored:
             for metric in metrics:
                 value = row["scores"].get(column.name, {}).get(metric)
                 cells.append('<td class="num" data-value="NaN"></td>' if value is None else
                              f'<td class="num" data-value="{value:.6g}">{value:.2f}</td>')
-        lines.append(f'<tr><td>{escape(row["id"])}</td><td class="players">{players}</td>'
-                     f'<td><img class="spec" src="{quote(row["image"])}" alt="spectrograms of {escape(row["id"])}">'
-                     f'</td>{"".join(cells)}</tr>')
+        lines.append(f'<tr><td>{escape(row["id"])}</td><td class="players">{players}{picture}</td>{"".join(cells)}</tr>')
     lines.append("</tbody></table>")
     return "\n".join(lines)
