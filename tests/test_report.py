@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from pipelines.audio_io import load_audio
+from pipelines.report.sources import gather
 from tests.conftest import run_cli, shared, write_wav
 
 SYSTEM = "cmkt-a-small-debian-predictive"
@@ -127,3 +128,16 @@ def test_the_page_works_in_a_real_browser(report, tmp_path):
     finally:
         browser.quit()
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_a_report_inside_the_workdir_is_never_one_of_its_systems(report, tmp_path):
+    workdir, _ = report
+    out = workdir / "enhanced" / "page"
+    earlier = out / "audio" / f"1-{SYSTEM}"  # an earlier report's audio copies, under enhanced/
+    earlier.mkdir(parents=True)
+    for wav in (workdir / "enhanced" / SYSTEM).glob("*.wav"):
+        shutil.copy(wav, earlier / wav.name)
+    try:
+        assert [c.name for c in gather([workdir], None, None, "test", out).columns] == ["noisy", SYSTEM, "clean"]
+    finally:
+        shutil.rmtree(out)

@@ -62,9 +62,11 @@ def gather(inputs: list[Path], noisy_dir: Path | None, clean_dir: Path | None, s
         raise BadInput("--noisy and --clean are for plain folders: a prepared workdir has its own")
     if not systems and not workdirs:
         raise BadInput("nothing to report: give a prepared workdir or folders of enhanced files")
+    report = out_dir.resolve()
+    systems = [p for p in dict.fromkeys(p.resolve() for p in systems) if p != report and report not in p.parents]
     names = {"noisy", "clean"}
     system_columns = []
-    for k, folder in enumerate(dict.fromkeys(p.resolve() for p in systems), start=1):
+    for k, folder in enumerate(systems, start=1):
         name = _distinct(folder.name, names)
         system_columns.append((Column(name, f"{k}-{safe_id(name)}", read_run_card(folder)), folder))
     columns = [Column("noisy", "0-noisy", kind="noisy")] if workdirs or noisy_dir else []
