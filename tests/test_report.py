@@ -6,37 +6,34 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
 from pipelines.audio_io import load_audio
 from pipelines.report.sources import gather
-from tests.conftest import run_cli, shared, write_wav
+from tests.conftest import DEFAULT_OUTPUT, run_cli, shared, write_wav
 
-SYSTEM = "cmkt-a-small-debian-predictive"
+SYSTEM = DEFAULT_OUTPUT
+
+
+def _files(folder: Path) -> dict[Path, int]:
+    return {path: path.stat().st_mtime_ns for path in folder.rglob("*")}
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> tuple[Path, Path]:
-    """(workdir, report folder): three real recordings mixed with real noise, enhanced by the bundled model."""
-    root = tmp_path_factory.mktemp("report")
-    speech = root / "speech"
-    speech.mkdir()
-    for path in sorted(shared("speech_en").glob("cmu_arctic_us_a*.wav"))[:3]:
-        shutil.copy(path, speech / path.name)
-    workdir = root / "w"
-    for args in (("prepare", speech, "--noise", shared("noise"), "--snr", "0,5", "--split", "0,0,1"), ("enhance",)):
-        result = run_cli(*args, "-w", workdir, "-q")
-        assert result.exit_code == 0, result.output
-    result = run_cli("report", workdir, "-o", root / "report", "-j", "2")
+def report(enhanced_samples, tmp_path_factory) -> tuple[Path, Path]:
+    """(workdir, report folder) of three real recordings mixed with real noise, enhanced by the bundled model."""
+    workdir, out = enhanced_samples, tmp_path_factory.mktemp("report") / "report"
+    before = _files(workdir)
+    result = run_cli("report", workdir, "-o", out, "-j", "2")
     assert result.exit_code == 0, result.output
     assert "report of 3 files" in result.output
-    return workdir, root / "report"
+    assert _files(workdir) == before  # nothing written outside -o
+    return workdir, out
 
 
 def test_page_links_only_files_inside_the_report(report):
-    workdir, out = report
+    _, out = report
     html = (out / "index.html").read_text()
     links = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert len(links) == 3 * 3 + 3  # noisy, enhanced, clean players and one picture per file
@@ -51,7 +48,6 @@ def test_page_links_only_files_inside_the_report(report):
         summary[SYSTEM]["dnsmos_ovrl"]["mean"] - summary["noisy"]["dnsmos_ovrl"]["mean"])
     assert "pesq_wb" not in summary["clean"] and summary["clean"]["dnsmos_ovrl"]["n"] == 3
     assert "real-time factor" in html and "predictive" in html  # the model card enhance wrote beside its outputs
-    assert not (workdir / "reports").exists()  # nothing written outside -o
 
 
 def test_plain_folders_without_references_and_two_systems(tmp_path):
