@@ -17,14 +17,14 @@ import soundfile as sf
 
 from pipelines.artifacts.workdir import make_folder
 from pipelines.audio_io import SAMPLE_RATE, load_audio
+from pipelines.compare import compare
 from pipelines.data.manifest import safe_id
 from pipelines.errors import BadInput
-from pipelines.plots import Panel, plot_spectrograms
 from pipelines.report.page import render_page
 from pipelines.report.sources import Audio, Comparison
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import WorkItem, outcomes
-from pipelines.stages.score import ALL_METRICS, measure_signals
+from pipelines.stages.score import ALL_METRICS
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,14 @@ def write_report(comparison: Comparison, out_dir: Path, reporter: Reporter, jobs
 def _file_entry(task: FileTask) -> dict:
     """One file's row: its audio copied into the report, its picture drawn, its scores."""
     signals = {name: _samples(audio) for name, audio in task.audio.items()}
-    clean = signals.get("clean")
-    scores = measure_signals(task.uid, {k: v for k, v in signals.items() if k != "clean"}, clean)
-    name = safe_id(task.uid)
+    name, image = safe_id(task.uid), f"img/{safe_id(task.uid)}.png"
+    scores = compare(task.uid, {k: v for k, v in signals.items() if k != "clean"}, signals.get("clean"),
+                     task.out_dir / image)
     audio = {}
     for column, samples in signals.items():
         relative = f"audio/{task.folders[column]}/{name}.wav"
         _write_pcm(task.out_dir / relative, samples)
         audio[column] = {"src": relative, "seconds": len(samples) / SAMPLE_RATE}
-    image = f"img/{name}.png"
-    plot_spectrograms([Panel(column, samples, SAMPLE_RATE, scores.get(column, {}))
-                       for column, samples in signals.items()], task.uid, task.out_dir / image)
     return {"id": task.uid, "audio": audio, "image": image, "scores": scores}
 
 

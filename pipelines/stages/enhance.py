@@ -6,9 +6,9 @@ itself as NAME_enhanced.wav.
 
 Outputs keep each input's length and sample rate (mono). An output folder also gets
 `model.json` (pipelines/run_card.py: checkpoint, sampler, network evaluations, real-time
-factor), and `--plot` draws NAME.png beside each output: noisy, enhanced and (for a
-prepared split) clean spectrograms on one colour scale, with their scores. Results are cached in the
-artifact store keyed by the input, the checkpoint, the sampling options and how the networks
+factor), and `--plot` draws NAME.png beside each output (pipelines/compare.py): noisy,
+enhanced and (for a prepared split) clean spectrograms on one colour scale, with their
+scores. Results are cached in the artifact store keyed by the input, the checkpoint, the sampling options and how the networks
 ran (`--precision`, `--compile`), so a rerun only enhances new or changed files (and
 rewrites any output file that went missing).
 
@@ -33,19 +33,18 @@ import torch
 
 from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
+from pipelines.compare import compare
 from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
 from pipelines.enhancer import SpeechEnhancer
 from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions, enhance_recordings
-from pipelines.plots import Panel, plot_spectrograms, score_text
 from pipelines.pretrained import recommended_sampling
 from pipelines.reporting import Reporter
 from pipelines.run_card import write_run_card
 from pipelines.speedups import compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
-from pipelines.stages.score import measure_signals
 from pipelines.training.checkpoint import load_for_inference
 from pipelines.stages.featurize_lips import check_lip_encoder, lip_track
 from pipelines.video.lip_features import LipTrack, load_lip_features
@@ -230,13 +229,8 @@ def _plot_outputs(workdir: Workdir, split: str | None, recordings: list[Recordin
                 noisy, clean = load_audio(recording.source).samples, None
             else:
                 noisy, clean = prepared[recording.uid]["noisy"][()], prepared[recording.uid]["clean"][()]
-            signals = {"noisy": noisy, "enhanced": load_audio(recording.target).samples}
-            scores = measure_signals(recording.uid, signals, clean)
-            if clean is not None:
-                signals["clean"] = clean
-            panels = [Panel(label, samples, SAMPLE_RATE, scores[label]) for label, samples in signals.items()]
-            title = f"{recording.uid}   enhanced: {score_text(scores['enhanced'])}"
-            plot_spectrograms(panels, title, recording.target.with_suffix(".png"))
+            compare(recording.uid, {"noisy": noisy, "enhanced": load_audio(recording.target).samples}, clean,
+                    recording.target.with_suffix(".png"))
             bar.advance()
 
 
