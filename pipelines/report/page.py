@@ -69,14 +69,24 @@ def render_page(comparison: Comparison, rows: list[dict], summary: dict) -> str:
         f'<p class="origin">{escape(comparison.origin)} · {len(rows)} files · '
         f'{", ".join(escape(s.name) for s in systems)}</p>',
         "<h2>Summary</h2>", _summary_table(comparison.columns, summary, metrics),
-        '<p class="origin">mean ± std over files; below each system\'s mean, its mean improvement over the noisy '
-        "input; the best mean of each column (the clean reference aside) is highlighted. All scores: higher is "
-        "better. DNSMOS needs no reference; the other metrics compare with the clean speech.</p>",
+        f'<p class="origin">{_summary_note(comparison.columns)}</p>',
         *(["<h2>Systems</h2>", '<div class="cards">', *(_card(s) for s in systems), "</div>"] if systems else []),
         "<h2>Files</h2>", '<p class="origin">Click a score heading to sort by it (again to reverse).</p>',
         _file_table(comparison.columns, rows, metrics),
         f"<script>{SCRIPT}</script></body></html>",
     ])
+
+
+def _summary_note(columns: list[Column]) -> str:
+    kinds = {c.kind for c in columns}
+    return " ".join([
+        "Mean ± std over files;",
+        "below each system's mean, its mean improvement over the noisy input;" if "noisy" in kinds else "",
+        "the best mean of each column is highlighted" + (" (the clean reference aside)." if "clean" in kinds else "."),
+        "All scores: higher is better. DNSMOS needs no reference;",
+        "the other metrics compare with the clean speech." if "clean" in kinds else
+        "without clean references it is the only score.",
+    ]).replace("  ", " ")
 
 
 def _summary_table(columns: list[Column], summary: dict, metrics: list[str]) -> str:
