@@ -118,5 +118,3 @@ def check_output(out_dir: Path, inputs: list[Path]) -> None:
     for path in inputs:
         if out_dir.resolve() == path.resolve():
             raise BadInput(f"-o {out_dir}: the report folder cannot be an input folder; choose another")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInput(f"-o {out_dir}: a file of that name exists")
