@@ -27,17 +27,21 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # 1. the bundled model on the sample mixtures (voices, languages and noises it never heard): enhance them and score
-#    against the noisy input; 2. a 60-step training run with OT knowledge transfer on the same clips, which shows the
-#    pipeline running end to end (prepare -> transcripts -> BERT features -> train -> enhance -> score), not quality
+#    against the noisy input (and DNSMOS); 2. a 60-step training run with OT knowledge transfer on the same clips,
+#    which shows the pipeline running end to end (prepare -> transcripts -> BERT features -> train -> enhance ->
+#    score), not quality;
+#    3. the listening report of step 1 (work/demo-default/report/index.html: open it in a browser)
 demo: install
 	$(CMKT) prepare $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1 \
 		--workdir $(DEMO_DEFAULT) -q
 	$(CMKT) enhance --workdir $(DEMO_DEFAULT) --split test -q
-	$(CMKT) score --workdir $(DEMO_DEFAULT) --enhanced $(DEMO_DEFAULT)/$(DEFAULT_OUTPUT) -q
+	$(CMKT) score --workdir $(DEMO_DEFAULT) --enhanced $(DEMO_DEFAULT)/$(DEFAULT_OUTPUT) --dnsmos -q
 	@echo "--- above: the bundled model; below: a 60-step training run (pipeline check, not quality) ---"
 	$(CMKT) run $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --transcripts $(DATA)/transcripts.tsv \
 		--snr 0,5,10 --seed 0 --preset small --max-steps 60 --batch-size 4 --crop-frames 128 --lr 1e-3 \
 		--validate-every 30 --steps 30 --fusion ot --workdir $(DEMO_WORKDIR)
+	$(CMKT) report $(DEMO_DEFAULT) -o $(DEMO_DEFAULT)/report --jobs 2 -q
+	@echo "listening report of the bundled model on the sample mixtures: $(DEMO_DEFAULT)/report/index.html"
 
 test: install
 	$(PY) -m pytest

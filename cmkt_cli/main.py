@@ -24,6 +24,8 @@ from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
 from pipelines.inference import SAMPLERS, SamplingOptions
 from pipelines.pretrained import default_model
+from pipelines.report.build import check_output, write_report
+from pipelines.report.sources import gather
 from pipelines.models import NCSNPP_PRESETS
 from pipelines.text.whisper_engines import DEFAULT_ENGINE, make_engine
 from pipelines.speedups import PRECISIONS
@@ -85,15 +87,19 @@ def score_command(clean: Optional[Path] = typer.Option(None, "--clean", help="Fo
                                             "differ instead of rejecting them."),
                   out: Optional[Path] = typer.Option(None, "--out", help="Folder for the CSV/JSON (default: "
                                                      "WORKDIR/reports/score)."),
+                  with_dnsmos: bool = typer.Option(False, "--dnsmos", help="Add DNSMOS P.835 (SIG, BAK, OVRL): "
+                                                   "predicted listener ratings that need no clean reference."),
                   workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET, jobs: int = JOBS) -> None:
-    """PESQ (wide- and narrow-band), STOI, ESTOI and SI-SDR per file and mean ± std, as a table, CSV and JSON."""
+    """PESQ (wide- and narrow-band), STOI, ESTOI, SI-SDR and DNSMOS per file and mean ± std, as a table, CSV and JSON.
+
+    `--enhanced DIR` alone (no --clean, no prepared workdir) scores real recordings with DNSMOS only."""
     with stage_session(workdir, "score", quiet) as (place, reporter):
-        if clean is not None:
-            if enhanced is None:
-                raise BadInput("--clean needs --enhanced (the folder of files to score)")
-            result = score_folders(place, clean, enhanced, noisy, reporter, force, jobs, trim, out)
+        if clean is not None and enhanced is None:
+            raise BadInput("--clean needs --enhanced (the folder of files to score)")
+        if clean is not None or (enhanced is not None and not place.manifest_csv.exists()):
+            result = score_folders(place, clean, enhanced, noisy, reporter, force, jobs, trim, out, with_dnsmos)
         else:
-            result = score_workdir(place, split, enhanced, reporter, force, jobs, trim, out)
+            result = score_workdir(place, split, enhanced, reporter, force, jobs, trim, out, with_dnsmos)
         _report_scores(reporter, result)
 
 
@@ -281,6 +287,8 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                                                               "face_landmarker.task (default: the packaged one)."),
                     split: str = typer.Option("test", "--split", help="Without INPUTS: the prepared split."),
                     precision: str = PRECISION, compiled: bool = COMPILE,
+                    plot: bool = typer.Option(False, "--plot", help="Also draw NAME.png beside each output: noisy, "
+                                              "enhanced and (a prepared split) clean spectrograms, with scores."),
                     workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Enhance noisy speech: `cmkt enhance noisy.wav` uses the bundled model (no Whisper or BERT involved)."""
     with stage_session(workdir, "enhance", quiet) as (place, reporter):
@@ -289,7 +297,8 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
         chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
         sampling = None if chosen is None else _sampling(chosen, steps or 30, corrector, snr, t_start, step_rule)
         options = EnhanceOptions(ckpt or default_model(), sampling, batch_size, chunk_seconds, seed,
-                                 _device_name(device), force, video, lip_weights, face_model, precision, compiled)
+                                 _device_name(device), force, video, lip_weights, face_model, precision, compiled,
+                                 plot)
         if inputs is None:
             report, written = enhance_split(place, split, options, reporter)
         else:
@@ -375,6 +384,26 @@ def import_checkpoint_command(upstream: Path = typer.Argument(..., help="An SGMS
         sampling = SamplingOptions.from_dict(card["sampling"])
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; {card['imported_from']['project']}, "
                       f"{card['imported_from']['weights']} weights; enhances with {sampling.tag} by default)")
+
+
+@app.command("report")
+def report_command(inputs: List[Path] = typer.Argument(..., help="A prepared workdir (its split, every system in "
+                                                       "WORKDIR/enhanced/), or folders of enhanced files to compare."),
+                   out: Path = typer.Option(..., "--out", "-o", help="The report folder (index.html and the files "
+                                            "it links; nothing is written elsewhere)."),
+                   noisy: Optional[Path] = typer.Option(None, "--noisy", help="Plain folders: the noisy inputs."),
+                   clean: Optional[Path] = typer.Option(None, "--clean", help="Plain folders: clean references."),
+                   split: str = typer.Option("test", "--split", help="With a prepared workdir: the split."),
+                   quiet: bool = QUIET, jobs: int = JOBS) -> None:
+    """A static page to listen to and compare systems: audio players, spectrograms, scores, model cards."""
+    with command_session(quiet) as reporter:
+        check_output(out, inputs)
+        result = write_report(gather(inputs, noisy, clean, split, out), out, reporter, jobs)
+        for uid, problem in result.failed:
+            reporter.warn(f"{uid}: not in the report ({problem})")
+        reporter.info(f"report of {result.files} files: {result.page}")
+        if result.failed or not result.files:
+            raise typer.Exit(2)
 
 
 app.command("transcribe")(transcribe_command)

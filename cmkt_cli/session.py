@@ -18,7 +18,7 @@ from rich.markup import escape
 from pipelines.artifacts import Workdir, WorkdirLock
 from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.errors import BadInput, CmktError, no_space_left
-from pipelines.reporting import Reporter, speaking_for_command, start_log_file
+from pipelines.reporting import Reporter, speaking_for_command, start_log_file, stop_log_file
 
 log = logging.getLogger("cmkt")
 # Until a command's log file is set up, its records go nowhere: without a handler Python would print them (an
@@ -62,7 +62,8 @@ def sharded_session(workdir: Path, stage: str, quiet: bool, shard: str | None,
 
 @contextmanager
 def command_session(quiet: bool) -> Iterator[Reporter]:
-    """For a command that uses no workdir (export): the same exit codes, no lock and no log file."""
+    """For a command that uses no workdir (export, report): the same exit codes, no lock and no log file."""
+    stop_log_file()
     reporter = Reporter(quiet=quiet)
     with exit_codes(reporter, []), speaking_for_command(reporter):
         yield reporter

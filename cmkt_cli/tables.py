@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.metrics import METRIC_LABELS, METRICS
+from pipelines.metrics import METRIC_LABELS
 from pipelines.stages.runner import StageReport
-from pipelines.stages.score import ScoreResult
+from pipelines.stages.score import ALL_METRICS, ScoreResult
 from pipelines.stages.train import TrainResult
 
 MAX_FILE_ROWS = 40
@@ -27,7 +27,7 @@ def print_stage_reports(console: Console, reports: list[StageReport]) -> None:
 
 
 def print_scores(console: Console, result: ScoreResult) -> None:
-    columns = [m for m in METRICS if m in result.summary]
+    columns = [m for m in ALL_METRICS if m in result.summary]
     if result.rows and len(result.rows) <= MAX_FILE_ROWS:
         table = Table(title=f"scores: {result.name}", title_justify="left")
         table.add_column("id")

@@ -14,7 +14,8 @@ from pystoi import stoi
 from pipelines.errors import SkipItem
 
 METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr")
-METRIC_LABELS = {"pesq_wb": "PESQ-WB", "pesq_nb": "PESQ-NB", "stoi": "STOI", "estoi": "ESTOI", "si_sdr": "SI-SDR"}
+METRIC_LABELS = {"pesq_wb": "PESQ-WB", "pesq_nb": "PESQ-NB", "stoi": "STOI", "estoi": "ESTOI", "si_sdr": "SI-SDR",
+                 "dnsmos_sig": "DNSMOS-SIG", "dnsmos_bak": "DNSMOS-BAK", "dnsmos_ovrl": "DNSMOS-OVRL"}
 
 
 SI_SDR_CEILING_DB = 100.0

@@ -102,16 +102,23 @@ class ProgressTask:
             self._bar.advance(self._task, n)
 
 
-def start_log_file(workdir: Path, stage: str) -> Path:
-    """Append this run's log to workdir/logs/<stage>.log and return its path."""
-    logs = workdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"{stage}.log"
+def stop_log_file() -> None:
+    """Close the log file an earlier command in this process opened, so that a command with no workdir (export,
+    report) writes into no workdir."""
     root = logging.getLogger("cmkt")
     for handler in list(root.handlers):
         if isinstance(handler, logging.FileHandler):
             root.removeHandler(handler)
             handler.close()
+
+
+def start_log_file(workdir: Path, stage: str) -> Path:
+    """Append this run's log to workdir/logs/<stage>.log and return its path."""
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = logs / f"{stage}.log"
+    stop_log_file()
+    root = logging.getLogger("cmkt")
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root.addHandler(handler)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,22 @@ def flat_corpus(tmp_path: Path) -> tuple[Path, Path]:
     write_wav(noise / "long.wav", (0.1 * rng.standard_normal(16_000 * 10)).astype(np.float32))
     write_wav(noise / "short.wav", (0.1 * rng.standard_normal(4_000)).astype(np.float32))
     return clean, noise
+
+
+DEFAULT_OUTPUT = "cmkt-a-small-debian-predictive"  # where `cmkt enhance -w` puts the bundled model's outputs
+
+
+@pytest.fixture(scope="session")
+def enhanced_samples(tmp_path_factory) -> Path:
+    """A prepared workdir: three real recordings (CMU ARCTIC) mixed with real noise at 0 and 5 dB, the test split
+    enhanced by the bundled model into WORKDIR/enhanced/DEFAULT_OUTPUT/."""
+    root = tmp_path_factory.mktemp("samples")
+    speech = root / "speech"
+    speech.mkdir()
+    for path in sorted(shared("speech_en").glob("cmu_arctic_us_a*.wav"))[:3]:
+        shutil.copy(path, speech / path.name)
+    workdir = root / "w"
+    for args in (("prepare", speech, "--noise", shared("noise"), "--snr", "0,5", "--split", "0,0,1"), ("enhance",)):
+        result = run_cli(*args, "-w", workdir, "-q")
+        assert result.exit_code == 0, result.output
+    return workdir

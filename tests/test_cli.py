@@ -2,7 +2,7 @@
 
 from tests.conftest import random_checkpoint, run_cli, speech_like, write_wav
 
-STAGES = ("prepare", "transcribe", "featurize", "train", "enhance", "score", "run")
+STAGES = ("prepare", "transcribe", "featurize", "train", "enhance", "score", "run", "report")
 
 
 def test_help_lists_every_stage():

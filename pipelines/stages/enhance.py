@@ -4,8 +4,11 @@ Without a checkpoint the bundled default model enhances (pipelines/pretrained.py
 sampler its model card names; one file given without an output folder is written beside
 itself as NAME_enhanced.wav.
 
-Outputs keep each input's length and sample rate (mono). Results are cached in the
-artifact store keyed by the input, the checkpoint, the sampling options and how the networks
+Outputs keep each input's length and sample rate (mono). An output folder also gets
+`model.json` (pipelines/run_card.py: checkpoint, sampler, network evaluations, real-time
+factor), and `--plot` draws NAME.png beside each output (pipelines/compare.py): noisy,
+enhanced and (for a prepared split) clean spectrograms on one colour scale, with their
+scores. Results are cached in the artifact store keyed by the input, the checkpoint, the sampling options and how the networks
 ran (`--precision`, `--compile`), so a rerun only enhances new or changed files (and
 rewrites any output file that went missing).
 
@@ -19,7 +22,9 @@ encoder embeds the mouth crops itself). Without video they enhance with the mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +33,7 @@ import torch
 
 from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
+from pipelines.compare import compare
 from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
@@ -36,6 +42,7 @@ from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.pretrained import recommended_sampling
 from pipelines.reporting import Reporter
+from pipelines.run_card import write_run_card
 from pipelines.speedups import compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
 from pipelines.training.checkpoint import load_for_inference
@@ -62,6 +69,7 @@ class EnhanceOptions:
     face_model: Path | None = None
     precision: str = "fp32"  # or "bf16" (autocast); pipelines/speedups.py
     compile: bool = False  # torch.compile the two U-Nets
+    plot: bool = False  # NAME.png spectrograms beside each output
 
     def cache_key(self, checkpoint_checksum: str) -> dict:
         """What makes an output: the networks' precision and compilation only when not the defaults, so outputs
@@ -85,6 +93,15 @@ class Recording:
     lips: LipTrack | None = None  # ... or its lip frames (cached for a prepared split, or computed)
 
 
+@dataclass
+class Speed:
+    """What this run's enhancement cost: for the real-time factor and network evaluations in model.json."""
+
+    seconds: float = 0.0
+    audio_seconds: float = 0.0
+    evaluations: list[int] = field(default_factory=list)  # per batch of chunks
+
+
 def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path | None, options: EnhanceOptions,
                   reporter: Reporter) -> tuple[StageReport, list[Path]]:
     """Enhance one file or every audio/video file under a folder into `out_dir` (same relative names, .wav).
@@ -106,7 +123,8 @@ def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path | None, options:
     model, options = _load_model(options)
     if out_dir is not None:
         make_folder(out_dir, "-o")  # before any work: a folder that cannot be written is a one-line error
-    report = _enhance(workdir, name if out_dir is not None else f"beside-{name}", model, recordings, options, reporter)
+    report = _enhance(workdir, name if out_dir is not None else f"beside-{name}", model, recordings, options, reporter,
+                      out_dir=out_dir)
     return report, [r.target for r in recordings]
 
 
@@ -152,7 +170,7 @@ def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporte
                                         str(group.attrs["input_checksum"]), samples=group["noisy"][()]))
     if not recordings:
         raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
-    return _enhance(workdir, f"{split}-{name}", model, recordings, options, reporter, split), out_dir
+    return _enhance(workdir, f"{split}-{name}", model, recordings, options, reporter, split, out_dir), out_dir
 
 
 def output_name(options: EnhanceOptions) -> str:
@@ -165,8 +183,10 @@ def output_name(options: EnhanceOptions) -> str:
 
 
 def _enhance(workdir: Workdir, name: str, model: SpeechEnhancer, recordings: list[Recording],
-             options: EnhanceOptions, reporter: Reporter, split: str | None = None) -> StageReport:
-    """`split`: the prepared split the recordings come from (None: files)."""
+             options: EnhanceOptions, reporter: Reporter, split: str | None = None,
+             out_dir: Path | None = None) -> StageReport:
+    """`split`: the prepared split the recordings come from (None: files); `out_dir`: the output folder, which
+    gets the run's model.json (None: files written beside their inputs)."""
     if options.compile:
         compile_networks(model, reporter.warn)
     if model.config.uses_video:
@@ -178,15 +198,44 @@ def _enhance(workdir: Workdir, name: str, model: SpeechEnhancer, recordings: lis
                           force=options.force)
     report = StageReport(STAGE, name)
     todo = uncached(store, recordings, report)
+    speed = Speed()
     with committing(store, report), reporter.progress(len(todo), f"enhance {name}") as bar:
         for first in range(0, len(todo), options.batch_size):
             group = [r for r in todo[first:first + options.batch_size] if _load(r, report, reporter)
                      and (not model.config.uses_video or _read_lips(r, kind, options, report, reporter))]
-            _enhance_group(model, group, options, store, report, reporter)
+            _enhance_group(model, group, options, store, report, reporter, speed)
             bar.advance(min(options.batch_size, len(todo) - first))
     failed = {uid for uid, _ in report.failed}  # their earlier result (kept in the artifact) is not this input's
     _write_outputs(workdir, name, recordings, {r.uid for r in todo} - failed, failed)
+    if out_dir is not None:
+        _write_card(out_dir, model, options, speed)
+    if options.plot:
+        _plot_outputs(workdir, split, [r for r in recordings if r.uid not in failed], reporter)
     return report
+
+
+def _write_card(out_dir: Path, model: SpeechEnhancer, options: EnhanceOptions, speed: Speed) -> None:
+    facts = {"checkpoint": str(options.checkpoint.resolve()), "name": model.card.get("name", output_name(options)),
+             "sampler": options.sampling.tag, "sampling": options.sampling.to_dict(), "precision": options.precision,
+             "model_card": model.card}
+    if speed.audio_seconds:
+        facts.update({"network_evaluations": max(speed.evaluations), "device": options.device,
+                      "real_time_factor": round(speed.seconds / speed.audio_seconds, 4)})
+    write_run_card(out_dir, facts)
+
+
+def _plot_outputs(workdir: Workdir, split: str | None, recordings: list[Recording], reporter: Reporter) -> None:
+    """NAME.png beside each output: noisy, enhanced and (a prepared split's) clean, with their scores."""
+    with ExitStack() as stack, reporter.progress(len(recordings), "plot spectrograms") as bar:
+        prepared = stack.enter_context(open_artifact(workdir, "prepare", split)) if split is not None else None
+        for recording in recordings:
+            if prepared is None:
+                noisy, clean = load_audio(recording.source).samples, None
+            else:
+                noisy, clean = prepared[recording.uid]["noisy"][()], prepared[recording.uid]["clean"][()]
+            compare(recording.uid, {"noisy": noisy, "enhanced": load_audio(recording.target).samples}, clean,
+                    recording.target.with_suffix(".png"))
+            bar.advance()
 
 
 def _attach_lips(workdir: Workdir, split: str | None, recordings: list[Recording], config,
@@ -246,14 +295,20 @@ def _load(recording: Recording, report: StageReport, reporter: Reporter) -> bool
 
 
 def _enhance_group(model, group: list[Recording], options: EnhanceOptions, store: ArtifactStore,
-                   report: StageReport, reporter: Reporter) -> None:
+                   report: StageReport, reporter: Reporter, speed: Speed) -> None:
     audible = [r for r in group if np.any(r.samples)]
     for silent in (r for r in group if not np.any(r.samples)):
         reporter.warn(f"{silent.uid}: input is silent; written unchanged")
     lips = [model.embed_track(r.lips) for r in audible] if model.config.uses_video else None
-    outputs, _ = enhance_recordings(model, [r.samples for r in audible], options.sampling, options.batch_size,
-                                    options.chunk_seconds, seed=options.seed, lips=lips,
-                                    precision=options.precision) if audible else ([], 0)
+    started, batches = time.perf_counter(), []
+    outputs, evaluations = enhance_recordings(model, [r.samples for r in audible], options.sampling,
+                                              options.batch_size, options.chunk_seconds, seed=options.seed,
+                                              on_batch=batches.append, lips=lips,
+                                              precision=options.precision) if audible else ([], 0)
+    if batches:
+        speed.seconds += time.perf_counter() - started
+        speed.audio_seconds += sum(len(r.samples) for r in audible) / SAMPLE_RATE
+        speed.evaluations.append(evaluations // len(batches))
     enhanced = dict(zip((r.uid for r in audible), outputs))
     for recording in group:
         samples = enhanced.get(recording.uid, recording.samples)

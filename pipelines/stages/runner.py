@@ -64,7 +64,7 @@ def run_items(
     report = StageReport(store.stage, store.split)
     todo = uncached(store, items, report)
     with committing(store, report), reporter.progress(len(todo), f"{store.stage} {store.split}") as bar:
-        for item, outcome in _outcomes(todo, compute, jobs):
+        for item, outcome in outcomes(todo, compute, jobs):
             _record(store, item, outcome, report, reporter)
             bar.advance()
     return report
@@ -94,7 +94,7 @@ def committing(store: ArtifactStore, report: StageReport) -> Iterator[None]:
     store.commit()
 
 
-def _outcomes(todo: list[WorkItem], compute: Callable, jobs: int):
+def outcomes(todo: list[WorkItem], compute: Callable, jobs: int):
     """Yield (item, ItemOutput or exception) as items finish, serially or in a process pool."""
     if jobs <= 1 or len(todo) <= 1:
         for item in todo:

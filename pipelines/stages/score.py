@@ -1,9 +1,10 @@
-"""`cmkt score`: PESQ, STOI, ESTOI and SI-SDR of enhanced speech against clean references.
+"""`cmkt score`: PESQ, STOI, ESTOI and SI-SDR of enhanced speech against clean references, and DNSMOS.
 
 Two ways in: folders of files matched by name (`--clean`, `--enhanced`, optional
-`--noisy`), or a prepared workdir, whose test split supplies clean and noisy speech
+`--noisy`; without `--clean` only DNSMOS, which needs no reference), or a prepared workdir, whose test split supplies clean and noisy speech
 and whose estimates come from an `--enhanced` folder or, failing that, are the noisy
-input itself (the baseline every enhancer must beat). Per-file scores are cached in
+input itself (the baseline every enhancer must beat). `--dnsmos` adds the non-intrusive
+DNSMOS P.835 scores (pipelines/dnsmos.py) beside the intrusive ones. Per-file scores are cached in
 the artifact store like any stage, so rescoring after adding files is cheap.
 """
 
@@ -20,12 +21,55 @@ from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_che
 from pipelines.artifacts.workdir import Workdir, make_folder
 from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, audio_kinds, load_audio
 from pipelines.data.manifest import distinct_ids, read_manifest, safe_id
-from pipelines.errors import BadInput
+from pipelines.errors import BadInput, SkipItem
+from pipelines.dnsmos import DNSMOS_METRICS, dnsmos
 from pipelines.metrics import METRICS, intrusive_metrics
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import ItemOutput, StageReport, WorkItem, run_items
 
 STAGE = "score"
+
+
+ALL_METRICS = (*METRICS, *DNSMOS_METRICS)
+
+
+@dataclass(frozen=True)
+class Measures:
+    """Which scores to compute: the intrusive metrics need a clean reference, DNSMOS needs none."""
+
+    intrusive: bool = True
+    dnsmos: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (METRICS if self.intrusive else ()) + (DNSMOS_METRICS if self.dnsmos else ())
+
+
+def measure(label: str, estimate: np.ndarray, clean: np.ndarray | None, measures: Measures,
+            trim: bool = False) -> dict[str, float]:
+    """The chosen scores of one 16 kHz estimate; `SkipItem` when it cannot be scored (silence)."""
+    scores = {}
+    if measures.intrusive:
+        if clean is None:
+            raise BadInput(f"{label}: no clean reference with this name")
+        scores.update(intrusive_metrics(*_aligned(label, clean, estimate, trim), SAMPLE_RATE))
+    if measures.dnsmos:
+        scores.update(dnsmos(estimate))
+    return scores
+
+
+def measure_signals(label: str, signals: dict[str, np.ndarray], clean: np.ndarray | None) -> dict[str, dict]:
+    """DNSMOS of each signal (16 kHz), and its intrusive metrics against `clean` when there is one; a signal that
+    cannot be scored (silence) gets no scores rather than stopping the others."""
+    scored = {}
+    for name, samples in signals.items():
+        try:
+            scored[name] = measure(f"{label} ({name})", samples, clean, Measures(clean is not None, True), trim=True)
+        except SkipItem:
+            scored[name] = {}
+    if clean is not None:
+        scored["clean"] = measure(f"{label} (clean)", clean, None, Measures(False, True)) if np.any(clean) else {}
+    return scored
 
 
 @dataclass
@@ -38,11 +82,14 @@ class ScoreResult:
     json_path: Path | None = None
 
 
-def score_folders(workdir: Workdir, clean_dir: Path, enhanced_dir: Path, noisy_dir: Path | None, reporter: Reporter,
-                  force: bool = False, jobs: int = 1, trim: bool = False, out_dir: Path | None = None) -> ScoreResult:
-    """Score every audio file in `enhanced_dir` against the file of the same name in `clean_dir`."""
+def score_folders(workdir: Workdir, clean_dir: Path | None, enhanced_dir: Path, noisy_dir: Path | None,
+                  reporter: Reporter, force: bool = False, jobs: int = 1, trim: bool = False,
+                  out_dir: Path | None = None, with_dnsmos: bool = False) -> ScoreResult:
+    """Score every audio file in `enhanced_dir` against the file of the same name in `clean_dir`; without
+    `clean_dir`, with DNSMOS alone."""
+    measures = Measures(intrusive=clean_dir is not None, dnsmos=with_dnsmos or clean_dir is None)
     enhanced = _audio_files(enhanced_dir, "--enhanced")
-    clean = _audio_files(clean_dir, "--clean")
+    clean = _audio_files(clean_dir, "--clean") if clean_dir else {}
     noisy = _audio_files(noisy_dir, "--noisy") if noisy_dir else {}
     unmatched = sorted(set(clean) - set(enhanced))
     if unmatched:
@@ -56,14 +103,16 @@ def score_folders(workdir: Workdir, clean_dir: Path, enhanced_dir: Path, noisy_d
         if noisy_dir and sources["noisy"] is None:
             reporter.warn(f"{stem}: no noisy file in {noisy_dir}; scored without the improvement columns")
         checksum = combine_checksums({k: file_checksum(v) if v else None for k, v in sources.items()})
-        items.append(WorkItem(ids[stem], checksum, (sources, trim, stem)))
+        items.append(WorkItem(ids[stem], checksum, (sources, trim, stem, measures)))
     name = safe_id(enhanced_dir.resolve().name)
-    return _score(workdir, name, items, reporter, force, jobs, trim, out_dir)
+    return _score(workdir, name, items, reporter, force, jobs, trim, out_dir, measures)
 
 
 def score_workdir(workdir: Workdir, split: str, enhanced_dir: Path | None, reporter: Reporter, force: bool = False,
-                  jobs: int = 1, trim: bool = False, out_dir: Path | None = None) -> ScoreResult:
+                  jobs: int = 1, trim: bool = False, out_dir: Path | None = None,
+                  with_dnsmos: bool = False) -> ScoreResult:
     """Score a prepared split: estimates from `enhanced_dir` (ID.wav), else the noisy input as the baseline."""
+    measures = Measures(dnsmos=with_dnsmos)
     utterances = read_manifest(workdir, split)
     if not utterances:
         raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
@@ -84,18 +133,18 @@ def score_workdir(workdir: Workdir, split: str, enhanced_dir: Path | None, repor
             checksum = combine_checksums(origin, estimate_sum)
             reference_noisy = None if enhanced_dir is None else noisy  # the baseline needs no "vs noisy" columns
             sources = {"clean": clean, "estimate": estimate, "noisy": reference_noisy}
-            items.append(WorkItem(utterance.id, checksum, (sources, trim, utterance.id)))
+            items.append(WorkItem(utterance.id, checksum, (sources, trim, utterance.id, measures)))
     if enhanced_dir is None:
         reporter.info("no enhanced output given: scoring the noisy input (the baseline to beat)")
     name = f"{split}-{safe_id(enhanced_dir.resolve().name) if enhanced_dir else 'noisy'}"
-    return _score(workdir, name, items, reporter, force, jobs, trim, out_dir)
+    return _score(workdir, name, items, reporter, force, jobs, trim, out_dir, measures)
 
 
 def _score(workdir: Workdir, name: str, items: list[WorkItem], reporter: Reporter, force: bool, jobs: int,
-           trim: bool, out_dir: Path | None) -> ScoreResult:
+           trim: bool, out_dir: Path | None, measures: Measures) -> ScoreResult:
     make_folder(out_dir or workdir.reports(STAGE), "--out")  # before any work
-    store = ArtifactStore(workdir, STAGE, name, {"metrics": list(METRICS), "sample_rate": SAMPLE_RATE, "trim": trim},
-                          force=force)
+    store = ArtifactStore(workdir, STAGE, name, {"metrics": list(measures.columns), "sample_rate": SAMPLE_RATE,
+                                                 "trim": trim}, force=force)
     report = run_items(store, items, _score_one, reporter, jobs=jobs)
     result = ScoreResult(name, report=report)
     if report.cached + report.computed:
@@ -107,15 +156,11 @@ def _score(workdir: Workdir, name: str, items: list[WorkItem], reporter: Reporte
 
 
 def _score_one(task) -> ItemOutput:
-    sources, trim, label = task
-    if sources["clean"] is None:
-        raise BadInput(f"{label}: no clean reference with this name")
-    reference = _samples(sources["clean"])
-    clean, estimate = _aligned(label, reference, _samples(sources["estimate"]), trim)
-    scores = intrusive_metrics(clean, estimate, SAMPLE_RATE)
+    sources, trim, label, measures = task
+    reference = None if sources["clean"] is None else _samples(sources["clean"])
+    scores = measure(label, _samples(sources["estimate"]), reference, measures, trim)
     if sources.get("noisy") is not None:
-        clean_n, noisy = _aligned(label, reference, _samples(sources["noisy"]), trim)
-        noisy_scores = intrusive_metrics(clean_n, noisy, SAMPLE_RATE)
+        noisy_scores = measure(label, _samples(sources["noisy"]), reference, measures, trim)
         scores.update({f"noisy_{k}": v for k, v in noisy_scores.items()})
         scores.update({f"delta_{k}": scores[k] - v for k, v in noisy_scores.items()})
     return ItemOutput(attrs=scores)
@@ -135,7 +180,7 @@ def _aligned(label: str, clean: np.ndarray, other: np.ndarray, trim: bool) -> tu
     return clean, other
 
 
-SCORE_COLUMNS = [*METRICS, *(f"noisy_{m}" for m in METRICS), *(f"delta_{m}" for m in METRICS)]
+SCORE_COLUMNS = [*ALL_METRICS, *(f"noisy_{m}" for m in ALL_METRICS), *(f"delta_{m}" for m in ALL_METRICS)]
 
 
 def _row(uid: str, attrs) -> dict:

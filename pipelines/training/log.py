@@ -1,4 +1,4 @@
-"""The training log: one CSV row per logged step, TensorBoard events, and a PNG of the curves."""
+"""The training log: one CSV row per logged step, TensorBoard events, and a PNG of the curves (pipelines/plots.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
+
+from pipelines.plots import plot_curves
 
 LOSSES = ["loss", "loss_denoiser", "loss_score", "loss_align", "loss_ot"]  # the last two only with --fusion
 COLUMNS = ["step", "epoch", "seconds", *LOSSES, "val_pesq", "val_si_sdr", "lr"]
@@ -33,44 +35,7 @@ class TrainingLog:
 
     def close(self) -> None:
         self.tensorboard.close()
-        plot_curves(self.csv_path, self.png_path)
-
-
-def plot_curves(csv_path: Path, png_path: Path) -> None:
-    """Losses (log scale) and validation PESQ / SI-SDR against steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-
-    def series(name):
-        points = [(int(r["step"]), float(r[name])) for r in rows if r.get(name) not in ("", None)]
-        return [p[0] for p in points], [p[1] for p in points]
-
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for name in LOSSES:
-        steps, values = series(name)
-        if steps:
-            axes[0].plot(steps, values, label=name)
-    axes[0].set_yscale("log")
-    axes[0].set_title("training loss")
-    if axes[0].lines:
-        axes[0].legend()
-    for axis, name, title in ((axes[1], "val_pesq", "validation PESQ-WB"), (axes[2], "val_si_sdr", "validation SI-SDR (dB)")):
-        steps, values = series(name)
-        axis.plot(steps, values, marker="o")
-        axis.set_title(title)
-    for axis in axes:
-        axis.set_xlabel("step")
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(png_path, dpi=110)
-    plt.close(figure)
+        plot_curves(self.csv_path, self.png_path, LOSSES)
 
 
 def _cell(value) -> str:

@@ -1,0 +1,120 @@
+"""`cmkt report`: one static page to see and hear enhanced speech beside the noisy input and the clean reference.
+
+Everything the page shows is written into the report folder (16-bit WAV copies at 16 kHz,
+spectrogram PNGs, scores.json, index.html) and linked by relative paths, so the folder can
+be zipped, mailed or opened from disk with no server or network. Nothing is written
+outside it: the scores are computed here rather than cached in a workdir.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from pipelines.artifacts.workdir import make_folder
+from pipelines.audio_io import SAMPLE_RATE, load_audio
+from pipelines.compare import compare
+from pipelines.data.manifest import safe_id
+from pipelines.errors import BadInput
+from pipelines.report.page import render_page
+from pipelines.report.sources import Audio, Comparison
+from pipelines.reporting import Reporter
+from pipelines.stages.runner import WorkItem, outcomes
+from pipelines.stages.score import ALL_METRICS
+
+
+@dataclass(frozen=True)
+class FileTask:
+    uid: str
+    audio: dict[str, Audio]  # column name -> file or samples, in the page's column order
+    folders: dict[str, str]  # column name -> its audio folder in the report
+    out_dir: Path
+
+
+@dataclass
+class ReportResult:
+    page: Path
+    files: int
+    failed: list[tuple[str, str]]
+
+
+def write_report(comparison: Comparison, out_dir: Path, reporter: Reporter, jobs: int = 1) -> ReportResult:
+    """Score, copy and draw every file (in `jobs` processes), then write index.html and scores.json."""
+    make_folder(out_dir, "-o")
+    folders = {c.name: c.folder for c in comparison.columns}
+    items = [WorkItem(uid, "", FileTask(uid, {c.name: audio[c.name] for c in comparison.columns if c.name in audio},
+                                        folders, out_dir))
+             for uid, audio in comparison.files.items()]
+    rows, failed = [], []
+    with reporter.progress(len(items), "report") as bar:
+        for item, outcome in outcomes(items, _file_entry, jobs):
+            if isinstance(outcome, Exception):
+                failed.append((item.uid, str(outcome)))
+                reporter.warn(f"{item.uid}: {outcome}")
+            else:
+                rows.append(outcome)
+            bar.advance()
+    rows.sort(key=lambda row: row["id"])
+    summary = summarise(rows, [c.name for c in comparison.columns])
+    (out_dir / "scores.json").write_text(json.dumps({"columns": [c.name for c in comparison.columns],
+                                                     "summary": summary, "files": rows}, indent=1,
+                                                    ensure_ascii=False))
+    page = out_dir / "index.html"
+    page.write_text(render_page(comparison, rows, summary), encoding="utf-8")
+    return ReportResult(page, len(rows), failed)
+
+
+def _file_entry(task: FileTask) -> dict:
+    """One file's row: its audio copied into the report, its picture drawn, its scores."""
+    signals = {name: _samples(audio) for name, audio in task.audio.items()}
+    name, image = safe_id(task.uid), f"img/{safe_id(task.uid)}.png"
+    scores = compare(task.uid, {k: v for k, v in signals.items() if k != "clean"}, signals.get("clean"),
+                     task.out_dir / image)
+    audio = {}
+    for column, samples in signals.items():
+        relative = f"audio/{task.folders[column]}/{name}.wav"
+        _write_pcm(task.out_dir / relative, samples)
+        audio[column] = {"src": relative, "seconds": len(samples) / SAMPLE_RATE}
+    return {"id": task.uid, "audio": audio, "image": image, "scores": scores}
+
+
+def _samples(audio: Audio) -> np.ndarray:
+    return audio if isinstance(audio, np.ndarray) else load_audio(audio).samples
+
+
+def _write_pcm(path: Path, samples: np.ndarray) -> None:
+    """16-bit PCM, which every browser plays (half the size of float WAV); louder than full scale: scaled down."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    sf.write(path, samples / peak if peak > 1.0 else samples, SAMPLE_RATE, subtype="PCM_16")
+
+
+def summarise(rows: list[dict], columns: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """column -> metric -> mean, std, n, and `delta` (the mean per-file improvement over noisy, where known)."""
+    summary = {}
+    for column in columns:
+        per_metric = {}
+        for metric in ALL_METRICS:
+            pairs = [(row["scores"][column][metric], row["scores"].get("noisy", {}).get(metric))
+                     for row in rows if metric in row["scores"].get(column, {})]
+            if not pairs:
+                continue
+            values = np.array([value for value, _ in pairs])
+            stats = {"mean": float(values.mean()), "std": float(values.std()), "n": len(values)}
+            deltas = [value - noisy for value, noisy in pairs if noisy is not None]
+            if column != "noisy" and deltas:
+                stats["delta"] = float(np.mean(deltas))
+            per_metric[metric] = stats
+        summary[column] = per_metric
+    return summary
+
+
+def check_output(out_dir: Path, inputs: list[Path]) -> None:
+    """The report folder must not be one of the inputs (its audio copies would be compared with themselves)."""
+    for path in inputs:
+        if out_dir.resolve() == path.resolve():
+            raise BadInput(f"-o {out_dir}: the report folder cannot be an input folder; choose another")
