@@ -112,21 +112,24 @@ def test_a_folder_takes_every_format_a_single_file_may_be(tmp_path, checkpoint):
     assert sorted(_audio_files(tmp_path / "in", "--enhanced")) == ["a", "b"]
 
 
-def test_a_model_whose_output_is_not_finite_writes_nothing(tmp_path):
-    """A checkpoint with nan weights: the file fails with a clear message (exit 2) instead of nan audio and exit 0."""
+@pytest.mark.parametrize("fill, says", [(float("nan"), "of its weights hold nan or inf"),
+                                         (3e38, "a: the model's output is not finite")])
+def test_a_model_whose_output_cannot_be_finite_writes_nothing(tmp_path, fill, says):
+    """NaN weights are refused when the model loads; finite weights that overflow fail the file at the output
+    check: either way a clear message and exit 2 instead of nan audio and exit 0."""
     import torch
 
-    path = random_checkpoint(tmp_path / "nan.ckpt")
+    path = random_checkpoint(tmp_path / "bad.ckpt")
     payload = torch.load(path, weights_only=True)
     for weights in (v for v in payload.values() if isinstance(v, dict)):
         for name, value in weights.items():
             if isinstance(value, torch.Tensor) and value.is_floating_point():
-                value.fill_(float("nan"))
+                value.fill_(fill)
     torch.save(payload, path)
     write_wav(tmp_path / "in" / "a.wav", speech_like(0.5))
     result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", path, "--sampler", "predictive",
                      "-w", tmp_path / "w")
-    assert result.exit_code == 2 and "a: the model's output is not finite" in result.output, result.output
+    assert result.exit_code == 2 and says in result.output, result.output
     assert not (tmp_path / "out" / "a.wav").exists()
 
 
