@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Mapping
@@ -35,40 +34,12 @@ import h5py
 import numpy as np
 
 from pipelines import __version__
+from pipelines.artifacts.checksums import canonical_json, config_hash
 from pipelines.artifacts.merge import current_artifact
 from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput
 from pipelines.reporting import active_reporter
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """Stable short hash of a JSON-serialisable stage configuration."""
-    return hashlib.sha256(_canonical_json(config).encode()).hexdigest()[:16]
-
-
-def file_checksum(path: Path) -> str:
-    """sha256 of a file's bytes, memoised per (path, size, mtime) within a process."""
-    stat = Path(path).stat()
-    return _file_checksum(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=4096)
-def _file_checksum(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def combine_checksums(*parts: Any) -> str:
-    """One checksum for an item made of several inputs and parameters."""
-    return hashlib.sha256(_canonical_json(list(parts)).encode()).hexdigest()
-
-
-def _canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 class ArtifactStore:
@@ -114,7 +85,7 @@ class ArtifactStore:
             _write_attrs(f, attrs)
             f.attrs["input_checksum"] = input_checksum
             f.attrs["config_hash"] = self.config_hash
-            f.attrs["config"] = _canonical_json(self.config)
+            f.attrs["config"] = canonical_json(self.config)
             f.attrs["cmkt_version"] = __version__
             f.attrs[DATASETS] = json.dumps(sorted(arrays))
         _fsync(temporary)
@@ -135,7 +106,7 @@ class ArtifactStore:
             with h5py.File(temporary, "w") as out:
                 out.attrs["stage"] = self.stage
                 out.attrs["split"] = self.split
-                out.attrs["config"] = _canonical_json(self.config)
+                out.attrs["config"] = canonical_json(self.config)
                 out.attrs["config_hash"] = self.config_hash
                 out.attrs["cmkt_version"] = __version__
                 for uid in sorted(self._wanted):

@@ -26,7 +26,8 @@ import numpy as np
 import soxr
 import torch
 
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.checksums import combine_checksums, file_checksum
+from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
 from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
 from pipelines.data.layout import media_files

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from pipelines.artifacts.shards import WHOLE, Shard
-from pipelines.artifacts.store import ArtifactStore, file_checksum, open_artifact
+from pipelines.artifacts.checksums import file_checksum
+from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.data.manifest import chosen_splits, read_manifest
 from pipelines.errors import BadInput

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.checksums import combine_checksums, file_checksum
+from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import SAMPLE_RATE, LoadedAudio, load_audio
 from pipelines.data.layout import apply_transcript_table, discover_flat, discover_sgmse, is_sgmse_layout

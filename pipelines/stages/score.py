@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.checksums import combine_checksums, file_checksum
+from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
 from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, audio_kinds, load_audio
 from pipelines.data.manifest import distinct_ids, read_manifest, safe_id

@@ -26,7 +26,7 @@ from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.text.features import TextFeatureSet, load_text_features
-from pipelines.artifacts.store import file_checksum
+from pipelines.artifacts.checksums import file_checksum
 from pipelines.models.lip_resnet import EMBEDDING_DIM, LipResNet, initial_encoder
 from pipelines.stages.featurize_lips import UNTRAINED, roi_normalisation
 from pipelines.video.lip_features import LipFeatureSet, load_lip_features

@@ -20,7 +20,8 @@ import h5py
 import numpy as np
 
 from pipelines.artifacts.shards import WHOLE, Shard
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.checksums import combine_checksums, file_checksum
+from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import load_audio
 from pipelines.data.layout import media_files
