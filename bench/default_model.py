@@ -23,7 +23,7 @@ from bench.nfe_quality import METRICS, load_split, parse_floats, scores
 from pipelines import __version__
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.pretrained import default_model, recommended_sampling
-from pipelines.training.checkpoint import load_for_inference
+from pipelines.checkpoints import load_for_inference
 
 
 def spectral_gating(noisy: list[np.ndarray]) -> list[np.ndarray]:

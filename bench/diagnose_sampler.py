@@ -26,7 +26,7 @@ from pipelines.diffusion.losses import denoising_score_matching_loss
 from pipelines.diffusion.sampling import build_sampler
 from pipelines.metrics import intrusive_metrics
 from pipelines.spectral import crop_frames, pad_frames
-from pipelines.training.checkpoint import load_for_inference
+from pipelines.checkpoints import load_for_inference
 
 
 def diagnose(workdir: Path, checkpoint: Path, split: str, steps: int, seed: int, limit: int | None) -> dict:

@@ -22,7 +22,7 @@ from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
 from pipelines.interop.importer import import_lightning
 from pipelines.interop.reader import load_restricted
 from pipelines.spectral import SpecTransform, pad_frames
-from pipelines.training.checkpoint import import_model, load_for_inference
+from pipelines.checkpoints import import_model, load_for_inference
 
 CHECKPOINTS = [("sgmse", "model.ckpt", ""), ("sgmse", "model_uncentered.ckpt", "uncentered_"),
                ("storm", "model.ckpt", "")]

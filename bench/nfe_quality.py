@@ -31,7 +31,7 @@ from pipelines.diffusion.sampling import build_sampler
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import intrusive_metrics
 from pipelines.speedups import compile_networks
-from pipelines.training.checkpoint import load_for_inference
+from pipelines.checkpoints import load_for_inference
 
 LABELS = {"predictive": "predictive (denoiser only)", "pc-ald": "PC + ALD corrector", "pc-none": "PC, no corrector",
           "ode": "ODE (Heun)"}

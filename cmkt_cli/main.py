@@ -227,7 +227,7 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
     """Write an inference-only model file (EMA weights in float16, config, model card) from a checkpoint."""
     from cmkt_cli.configs import sampling_options
     from pipelines.artifacts.workdir import make_folder
-    from pipelines.training.checkpoint import export_model, read_card
+    from pipelines.checkpoints import export_model, read_card
 
     with command_session(quiet) as reporter:
         facts = read_card(card) if card is not None else {}
@@ -246,7 +246,7 @@ def import_checkpoint_command(upstream: Path = typer.Argument(..., help="An SGMS
     upstream recommends), read without running any of its pickled code (docs/interop.md)."""
     from pipelines.artifacts.workdir import make_folder
     from pipelines.inference import SamplingOptions
-    from pipelines.training.checkpoint import import_model
+    from pipelines.checkpoints import import_model
 
     with command_session(quiet) as reporter:
         make_folder(out.parent, "-o")

@@ -36,7 +36,7 @@ from pipelines.audio_io import SAMPLE_RATE
 from pipelines.models.cross_modal_transfer import ALIGNER_PREFIX, CrossModalTransfer
 from pipelines.models.lip_resnet import LipResNet, embed_frames, normalise_crops
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention
-from pipelines.video.lip_features import LipTrack
+from pipelines.video.lip_track import LipTrack
 from pipelines.spectral import SpecTransform, crop_frames, pad_frames
 
 

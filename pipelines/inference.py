@@ -16,7 +16,7 @@ import torch
 
 from pipelines.enhancer import SpeechEnhancer
 from pipelines.speedups import autocast
-from pipelines.video.lip_features import LipTrack, video_context
+from pipelines.video.lip_track import LipTrack, video_context
 
 
 SAMPLERS = ("pc", "ode", "predictive")

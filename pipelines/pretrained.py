@@ -1,6 +1,6 @@
 """The model cmkt ships: `cmkt enhance noisy.wav` enhances with it when no --ckpt is given.
 
-An inference-only model file (pipelines/training/checkpoint.py) inside the installed
+An inference-only model file (pipelines/checkpoints.py) inside the installed
 package, so it loads with no network. How it was made and how well it does: its model
 card (`cmkt export` wrote it) and docs/pretrained.md; the recipe that trains it again:
 recipes/debian_corpus/.

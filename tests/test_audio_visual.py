@@ -7,7 +7,7 @@ import torch
 
 from pipelines.models.lip_resnet import initial_encoder
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention, time_encoding
-from pipelines.video.lip_features import LipTrack, video_context
+from pipelines.video.lip_track import LipTrack, video_context
 from tests.conftest import run_cli, shared
 
 FAST = ["--preset", "small", "--batch-size", "2", "--crop-frames", "32", "--validate-every", "1000",

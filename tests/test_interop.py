@@ -24,9 +24,9 @@ from pipelines.inference import SamplingOptions
 from pipelines.interop.importer import import_lightning
 from pipelines.interop.reader import load_restricted
 from pipelines.stages.enhance import EnhanceOptions, _load_model
-from pipelines.training.checkpoint import load_for_inference
+from pipelines.checkpoints import load_for_inference
 from pipelines.training.init_from import initial_config, load_initial_weights
-from pipelines.video.lip_features import LipTrack, video_context
+from pipelines.video.lip_track import LipTrack, video_context
 from tests.conftest import run_cli, shared, speech_like, write_wav
 
 FLOAT64, FLOAT32 = 1e-10, 1e-5

@@ -39,9 +39,10 @@ from pipelines.pretrained import recommended_sampling
 from pipelines.reporting import Reporter
 from pipelines.speedups import compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
-from pipelines.training.checkpoint import load_for_inference
-from pipelines.stages.featurize_lips import check_lip_encoder, lip_track
-from pipelines.video.lip_features import LipTrack, load_lip_features
+from pipelines.checkpoints import load_for_inference
+from pipelines.video.clip_features import check_lip_encoder, lip_track
+from pipelines.video.lip_features import load_lip_features
+from pipelines.video.lip_track import LipTrack
 
 STAGE = "enhance"
 

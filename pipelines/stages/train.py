@@ -28,10 +28,10 @@ from pipelines.reporting import Reporter
 from pipelines.text.features import TextFeatureSet, load_text_features
 from pipelines.artifacts.checksums import file_checksum
 from pipelines.models.lip_resnet import EMBEDDING_DIM, LipResNet, initial_encoder
-from pipelines.stages.featurize_lips import UNTRAINED, roi_normalisation
-from pipelines.video.lip_features import LipFeatureSet, load_lip_features
+from pipelines.video.clip_features import UNTRAINED
+from pipelines.video.lip_features import LipFeatureSet, load_lip_features, roi_normalisation
 from pipelines.training import distributed
-from pipelines.training.checkpoint import TrainingState, read_checkpoint
+from pipelines.checkpoints import TrainingState, read_checkpoint
 from pipelines.training.data import WaveformPairs
 from pipelines.training.init_from import initial_config, load_initial_weights
 from pipelines.training.loop import LoopOptions, Trainer
