@@ -8,9 +8,8 @@ import typer
 
 from cmkt_cli.options import QUIET, WORKDIR
 from cmkt_cli.session import stage_session
+from pipelines.artifacts.catalog import SHARDABLE as SHARDED
 from pipelines.errors import BadInput
-
-SHARDED = ("transcribe", "text", "lips")  # the artifacts of the commands that take --shard
 
 
 def merge_command(stage: str = typer.Option("all", "--stage", help=f"{', '.join(SHARDED)} or all."),

@@ -34,6 +34,7 @@ import h5py
 import numpy as np
 
 from pipelines import __version__
+from pipelines.artifacts.catalog import command_for
 from pipelines.artifacts.checksums import canonical_json, config_hash
 from pipelines.artifacts.merge import current_artifact
 from pipelines.artifacts.shards import WHOLE, Shard
@@ -165,20 +166,12 @@ class ArtifactStore:
 
 DATASETS = "datasets"  # attribute of each entry: JSON list of the dataset names it was written with
 
-_COMMANDS = {"lips": "featurize --lips", "text": "featurize --text"}  # stage -> the command that writes it
-
-
-def stage_command(stage: str) -> str:
-    """The cmkt command (without `cmkt`) that writes `stage`'s artifacts."""
-    return _COMMANDS.get(stage, stage)
-
-
 def open_artifact(workdir: Workdir, stage: str, split: str) -> "ArtifactFile":
     """Open a committed artifact for reading (merged from its shards if need be), with a clear error when the
     stage has not run, or when the file is damaged or edited (see `ArtifactFile`)."""
     path = current_artifact(workdir, stage, split)
     if path is None:
-        raise BadInput(f"no {stage} artifact for split '{split}' in {workdir.root}: run `cmkt {stage_command(stage)}` "
+        raise BadInput(f"no {stage} artifact for split '{split}' in {workdir.root}: run `cmkt {command_for(stage)}` "
                        f"first")
     return ArtifactFile(path, stage)
 
@@ -203,7 +196,7 @@ class ArtifactFile(h5py.File):
 
 
 def _damaged(path: Path, stage: str, err: BaseException) -> str:
-    return f"{path} is damaged or was edited ({_reason(err)}): rerun `cmkt {stage_command(stage)}`"
+    return f"{path} is damaged or was edited ({_reason(err)}): rerun `cmkt {command_for(stage)}`"
 
 
 def _reason(err: BaseException) -> str:

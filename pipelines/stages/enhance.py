@@ -32,6 +32,7 @@ from pipelines.artifacts.workdir import Workdir, make_folder
 from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
+from pipelines.data.prepared import PreparedSplit
 from pipelines.enhancer import SpeechEnhancer
 from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions, enhance_recordings
@@ -147,11 +148,11 @@ def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporte
     name = output_name(options)
     out_dir = workdir.root / "enhanced" / name
     recordings = []
-    with open_artifact(workdir, "prepare", split) as prepared:
+    with PreparedSplit(workdir, split) as prepared:
         for utterance in read_manifest(workdir, split):
-            group = prepared[utterance.id]
-            recordings.append(Recording(utterance.id, out_dir / f"{utterance.id}.wav",
-                                        str(group.attrs["input_checksum"]), samples=group["noisy"][()]))
+            entry = prepared[utterance.id]
+            recordings.append(Recording(utterance.id, out_dir / f"{utterance.id}.wav", entry.checksum,
+                                        samples=entry.noisy))
     if not recordings:
         raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
     return _enhance(workdir, f"{split}-{name}", model, recordings, options, reporter, split), out_dir

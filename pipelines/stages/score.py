@@ -21,6 +21,7 @@ from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
 from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, audio_kinds, load_audio
 from pipelines.data.manifest import distinct_ids, read_manifest, safe_id
+from pipelines.data.prepared import PreparedSplit
 from pipelines.errors import BadInput
 from pipelines.metrics import METRICS, intrusive_metrics
 from pipelines.reporting import Reporter
@@ -70,11 +71,10 @@ def score_workdir(workdir: Workdir, split: str, enhanced_dir: Path | None, repor
         raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
     estimates = _audio_files(enhanced_dir, "--enhanced") if enhanced_dir else {}
     items = []
-    with open_artifact(workdir, "prepare", split) as prepared:
+    with PreparedSplit(workdir, split) as prepared:
         for utterance in utterances:
-            group = prepared[utterance.id]
-            clean, noisy = group["clean"][()], group["noisy"][()]
-            origin = str(group.attrs["input_checksum"])
+            entry = prepared[utterance.id]
+            clean, noisy, origin = entry.clean, entry.noisy, entry.checksum
             if enhanced_dir is None:
                 estimate, estimate_sum = noisy, origin
             elif utterance.id in estimates:
