@@ -8,6 +8,7 @@ recipes/debian_corpus/.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from pipelines.errors import BadInput
@@ -26,3 +27,12 @@ def default_model() -> Path:
 def recommended_sampling(card: dict) -> SamplingOptions:
     """The sampler a model file's card names (measured best for that model); the paper's PC 30 + ALD otherwise."""
     return SamplingOptions.from_dict(card["sampling"]) if "sampling" in card else SamplingOptions()
+
+
+def card_sampling(card: dict, chosen: SamplingOptions | None) -> SamplingOptions:
+    """`chosen`, or the card's sampler when none was chosen; a chosen PC sampler without a step rule takes the
+    card's, so an imported SGMSE+ or StoRM model keeps upstream's step rule with other step counts too."""
+    recommended = recommended_sampling(card)
+    if chosen is None:
+        return recommended
+    return replace(chosen, step_rule=recommended.step_rule) if chosen.step_rule is None else chosen

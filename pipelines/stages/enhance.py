@@ -23,20 +23,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 
 from pipelines.artifacts.checksums import combine_checksums, file_checksum
 from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
-from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
+from pipelines.audio_io import SAMPLE_RATE, load_audio, to_source, write_audio
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
 from pipelines.data.prepared import PreparedSplit
 from pipelines.enhancer import SpeechEnhancer
 from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions, enhance_recordings
-from pipelines.pretrained import recommended_sampling
+from pipelines.pretrained import card_sampling
 from pipelines.reporting import Reporter
 from pipelines.speedups import compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
@@ -123,15 +122,9 @@ def _check_target(target: Path, source: Path) -> None:
 
 
 def _load_model(options: EnhanceOptions) -> tuple[SpeechEnhancer, EnhanceOptions]:
-    """The model, and the options with the sampler (or only the PC step rule) filled in from its card when none was
-    chosen: an imported SGMSE+ or StoRM model keeps upstream's step rule with other step counts too."""
+    """The model, and the options with the sampler filled in from its card where none was chosen."""
     model = load_for_inference(options.checkpoint, torch.device(options.device))
-    recommended = recommended_sampling(model.card)
-    if options.sampling is None:
-        options = replace(options, sampling=recommended)
-    elif options.sampling.step_rule is None:
-        options = replace(options, sampling=replace(options.sampling, step_rule=recommended.step_rule))
-    return model, options
+    return model, replace(options, sampling=card_sampling(model.card, options.sampling))
 
 
 def _videos_by_stem(video: Path | None) -> dict[str, Path]:
@@ -286,11 +279,6 @@ def _write_outputs(workdir: Workdir, name: str, recordings: list[Recording], fre
                     recording.uid not in fresh and recording.target.exists()):
                 continue
             group = artifact[recording.uid]
-            samples, rate = group["enhanced"][()], int(group.attrs["source_rate"])
-            if rate != SAMPLE_RATE:
-                samples = soxr.resample(samples, SAMPLE_RATE, rate, quality="HQ")
-            write_audio(recording.target, _fit(samples, int(group.attrs["source_length"])), rate)
-
-
-def _fit(samples: np.ndarray, length: int) -> np.ndarray:
-    return samples[:length] if len(samples) >= length else np.pad(samples, (0, length - len(samples)))
+            rate = int(group.attrs["source_rate"])
+            write_audio(recording.target, to_source(group["enhanced"][()], rate, int(group.attrs["source_length"])),
+                        rate)
