@@ -77,11 +77,16 @@ def score_command(clean: Optional[Path] = typer.Option(None, "--clean", help="Fo
 
 
 def _report_scores(reporter, result) -> None:
+    if _print_scores(reporter, result):
+        raise typer.Exit(2)
+
+
+def _print_scores(reporter, result) -> bool:
+    """Print a score run; True if it failed (some files, or all of them)."""
     print_stage_reports(reporter.console, [result.report])
     if result.rows:
         print_scores(reporter.console, result)
-    if result.report.failed or not result.rows:
-        raise typer.Exit(2)
+    return bool(result.report.failed or not result.rows)
 
 
 @app.command("train")
@@ -175,43 +180,30 @@ def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, sn
                 quiet: bool = QUIET, jobs: int = JOBS) -> None:
     """Run the stages in order: prepare, [transcribe, featurize --text,] train, enhance the test split, score it."""
     from cmkt_cli.configs import device_name, prepare_options, train_options
-    from pipelines.inference import SamplingOptions
-    from pipelines.stages.enhance import EnhanceOptions, enhance_split
-    from pipelines.stages.featurize_text import TextOptions, featurize_text
-    from pipelines.stages.prepare import prepare
-    from pipelines.stages.score import score_workdir
-    from pipelines.stages.train import run_folder, train
-    from pipelines.stages.transcribe import Transcriber, transcribe_workdir
-    from pipelines.text.whisper_engines import DEFAULT_ENGINE, make_engine
+    from pipelines.stages.run import RunOptions, run
 
     with stage_session(workdir, "run", quiet) as (place, reporter):
-        options = prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
-                                   mixes_per_file)
-        print_stage_reports(reporter.console, prepare(place, options, reporter, force=force, jobs=jobs))
-        training = train_options(modality="a", preset=preset, batch_size=batch_size, lr=lr, max_steps=max_steps,
-                                 max_epochs=None, max_time=max_time, seed=seed, device=device,
-                                 crop_frames=crop_frames, hop_length=128, validate_every=validate_every,
-                                 val_steps=steps, resume=False, run_name=None, force=False, fusion=fusion)
-        if fusion != "none":
-            transcriber = Transcriber(make_engine(DEFAULT_ENGINE, None, {}), language, reporter)
-            print_stage_reports(reporter.console, transcribe_workdir(place, ["train"], transcriber, force,
-                                                                     reporter).reports)
-            print_stage_reports(reporter.console, featurize_text(place, TextOptions(splits=["train"], force=force),
-                                                                 reporter))
-        checkpoint = run_folder(place, training) / "best.ckpt"
-        if checkpoint.exists() and not force:
-            reporter.info(f"using the finished training run {checkpoint.parent} (--force to retrain)")
-        else:
-            training.force = force
-            print_training(reporter.console, train(place, training, reporter))
-        sampling = SamplingOptions(steps=steps)
-        report, out_dir = enhance_split(place, "test", EnhanceOptions(checkpoint, sampling, seed=seed,
-                                                                      device=device_name(device)), reporter)
-        print_stage_reports(reporter.console, [report])
-        for name, folder in (("noisy", None), ("enhanced", out_dir)):
-            reporter.info(f"scoring the {name} test split")
-            result = score_workdir(place, "test", folder, reporter, force, jobs)
-            _report_scores(reporter, result)
+        options = RunOptions(
+            prepare=prepare_options(sources, noise, snr, seed, split, split_by, speaker_regex, transcripts, language,
+                                    mixes_per_file),
+            train=train_options(modality="a", preset=preset, batch_size=batch_size, lr=lr, max_steps=max_steps,
+                                max_epochs=None, max_time=max_time, seed=seed, device=device,
+                                crop_frames=crop_frames, hop_length=128, validate_every=validate_every,
+                                val_steps=steps, resume=False, run_name=None, force=False, fusion=fusion),
+            steps=steps, device=device_name(device), force=force, jobs=jobs)
+        scores = run(place, options, reporter, lambda result: _show(reporter, result))
+        if any([_print_scores(reporter, result) for result in scores]):  # a list: print both before exiting
+            raise typer.Exit(2)
+
+
+def _show(reporter, result) -> None:
+    """One finished step of `cmkt run` other than scoring: its stage reports or the training summary."""
+    from pipelines.stages.train import TrainResult
+
+    if isinstance(result, TrainResult):
+        print_training(reporter.console, result)
+    else:
+        print_stage_reports(reporter.console, result)
 
 
 @app.command("export")
