@@ -146,7 +146,8 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                     precision: str = PRECISION, compiled: bool = COMPILE,
                     workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Enhance noisy speech: `cmkt enhance noisy.wav` uses the bundled model (no Whisper or BERT involved)."""
-    from cmkt_cli.configs import device_name, sampling_options
+    from cmkt_cli.configs import device_name
+    from pipelines.inference import SamplingOptions
     from pipelines.pretrained import default_model
     from pipelines.speedups import PRECISIONS
     from pipelines.stages.enhance import EnhanceOptions, enhance_paths, enhance_split
@@ -155,7 +156,7 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
         if precision not in PRECISIONS:
             raise BadInput(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
-        sampling = None if chosen is None else sampling_options(chosen, steps or 30, corrector, snr, t_start, step_rule)
+        sampling = None if chosen is None else SamplingOptions(chosen, steps or 30, corrector, snr, t_start, step_rule)
         options = EnhanceOptions(ckpt or default_model(), sampling, batch_size, chunk_seconds, seed,
                                  device_name(device), force, video, lip_weights, face_model, precision, compiled)
         if inputs is None:
@@ -217,13 +218,13 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
                                                        "card (data, measured quality, speed)."),
                    quiet: bool = QUIET) -> None:
     """Write an inference-only model file (EMA weights in float16, config, model card) from a checkpoint."""
-    from cmkt_cli.configs import sampling_options
+    from pipelines.inference import SamplingOptions
     from pipelines.artifacts.workdir import make_folder
     from pipelines.checkpoints import export_model, read_card
 
     with command_session(quiet) as reporter:
         facts = read_card(card) if card is not None else {}
-        sampling = sampling_options(sampler, steps, corrector, snr, t_start, step_rule)
+        sampling = SamplingOptions(sampler, steps, corrector, snr, t_start, step_rule)
         make_folder(out.parent, "-o")
         size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from pipelines.artifacts.workdir import Workdir
-from pipelines.enhancer import MODALITIES, EnhancerConfig, SpeechEnhancer, count_parameters
+from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, count_parameters
 from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
@@ -68,12 +68,6 @@ def run_folder(workdir: Workdir, options: TrainOptions) -> Path:
 
 
 def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainResult:
-    if options.model.modality not in MODALITIES:
-        raise BadInput(f"--modality must be one of {', '.join(MODALITIES)}, got {options.model.modality!r}")
-    if options.model.modality == "avl" and options.model.fusion == "none":
-        raise BadInput("--modality avl adds the text branch: give --fusion ot or --fusion mhca")
-    if options.model.modality == "av" and options.model.fusion != "none":
-        raise BadInput(f"lips and text together are --modality avl (with --fusion {options.model.fusion})")
     if not any(v is not None for v in (options.loop.max_steps, options.loop.max_epochs, options.loop.max_time)):
         raise BadInput("give a stopping rule: --max-steps, --max-epochs and/or --max-time")
     with distributed.process_group(resolve_device(options.device)) as device:
