@@ -27,8 +27,8 @@ SPEAKER_REGEX = typer.Option(None, "--speaker-regex",
 TRANSCRIPTS = typer.Option(None, "--transcripts", help="TSV with columns path, language, transcript.")
 LANGUAGE = typer.Option("", "--language", help="Language code for utterances without one (e.g. en, zh).")
 MIXES = typer.Option(1, "--mixes-per-file", min=1, help="Noisy mixtures made from each clean file (flat folders).")
-MODALITY = typer.Option("a", "--modality", help="a (audio), av (+ lips: needs `featurize --lips`) or avl (+ lips and "
-                                                "text: also give --fusion ot|mhca).")
+MODALITY = typer.Option("a", "--modality", help="What the model sees: a (audio), av (+ lips: needs `featurize --lips`) "
+                                                "or avl (+ lips, and learns from text: also give --transfer ot|mhca).")
 PRESET = typer.Option("small", "--preset", help="Network size: 'small' (CPU, ~5 M parameters per network) or "
                                                "'paper' (the SGMSE NCSN++, ~65.6 M).")
 BATCH = typer.Option(8, "--batch-size", min=1, help="Training crops per step.")
@@ -53,15 +53,17 @@ DENOISER_OUTPUT = typer.Option("direct", "--denoiser-output", help="direct (y_ha
 VAL_SAMPLER = typer.Option("pc", "--val-sampler", help="Sampler validation enhances with (best.ckpt is chosen by "
                            "its PESQ): pc, ode or predictive (cheap; for a model meant to run predictive).")
 VAL_UTTERANCES = typer.Option(4, "--val-utterances", min=1, help="Validation utterances (first 4 s of each).")
-FUSION = typer.Option("none", "--fusion", help="Cross-modal knowledge transfer from BERT features during training: "
-                                              "ot (optimal transport), mhca (cross-attention) or none. Needs "
-                                              "`cmkt featurize --text`; enhancement never uses text.")
+FUSION = typer.Option("none", "--transfer", "--fusion", help="Knowledge transfer from BERT features of the "
+                      "transcripts, in training only: ot (optimal transport), mhca (cross-attention) or none. Needs "
+                      "`cmkt featurize --text`; enhancement never uses text. (--fusion: its former name.)")
 MISALIGN = typer.Option(0.0, "--misalign-shift", min=0.0,
                         help="Seconds: shift the window of text targets of each crop by a random offset in "
                              "[-s, s] (the misalignment strategy; 0 = off).")
-ALIGN_WEIGHT = typer.Option(None, "--align-weight", min=0.0,
-                            help="alpha, the weight of the transfer loss (default 0.2 for mhca, 0.01 for ot).")
-ADAPTER_BETA = typer.Option(0.1, "--adapter-beta", help="beta in H_t = H + beta FC2(FC1(H)).")
+ALIGN_WEIGHT = typer.Option(None, "--transfer-weight", "--align-weight", min=0.0,
+                            help="The weight of the transfer loss, the CMKT loss's alpha (default 0.2 for mhca, "
+                                 "0.01 for ot; --align-weight: its former name).")
+ADAPTER_BETA = typer.Option(0.1, "--adapter-scale", "--adapter-beta", help="The adapter's beta in "
+                            "H_t = H + beta FC2(FC1(H)) (--adapter-beta: its former name).")
 LIP_ENCODER = typer.Option("frozen", "--lip-encoder", help="av/avl: 'frozen' (the cached lip embeddings) or "
                            "'finetune' (train the lip encoder with the model, from the cached mouth crops).")
 LIP_START = typer.Option(None, "--lip-weights", help="With --lip-encoder finetune: LRW weights to start from "

@@ -47,6 +47,7 @@ SCORE_PARAMETRISATIONS = ("noise", "direct", "sgmse")
 SCORE_CONDITIONS = ("denoised", "both")
 MODALITIES = ("a", "av", "avl")  # audio; + lips; + lips and text (the text only in training)
 ALIGN_WEIGHTS = {"none": 0.0, "ot": 0.01, "mhca": 0.2}
+LEGACY_NAMES = {"alpha": "spec_exponent", "beta": "spec_factor"}  # config keys of checkpoints before the rename
 
 
 @dataclass
@@ -55,8 +56,10 @@ class EnhancerConfig:
     preset: str = "small"
     n_fft: int = 510
     hop_length: int = 128
-    alpha: float = 0.5
-    beta: float = 0.15
+    # the STFT amplitude compression beta |c|^alpha (SPEC's alpha and beta; SGMSE's spec_abs_exponent, spec_factor),
+    # named apart from the transfer weight (align_weight, "alpha" in the CMKT loss) and adapter_beta
+    spec_exponent: float = 0.5
+    spec_factor: float = 0.15
     sde: str = "ouve"
     sigma_min: float = 0.05
     sigma_max: float = 0.5
@@ -113,12 +116,12 @@ class EnhancerConfig:
         check_choice("--score-parametrisation", self.score_parametrisation, SCORE_PARAMETRISATIONS)
         check_choice("--denoiser-output", self.denoiser_output, DENOISER_OUTPUTS)
         check_choice("--score-condition", self.score_condition, SCORE_CONDITIONS)
-        check_choice("--fusion", self.fusion, FUSIONS)
+        check_choice("--transfer", self.fusion, FUSIONS)
         check_choice("--modality", self.modality, MODALITIES)
         if self.modality == "avl" and self.fusion == "none":
-            raise BadInput("--modality avl adds the text branch: give --fusion ot or --fusion mhca")
+            raise BadInput("--modality avl adds the text branch: give --transfer ot or --transfer mhca")
         if self.modality == "av" and self.fusion != "none":
-            raise BadInput(f"lips and text together are --modality avl (with --fusion {self.fusion})")
+            raise BadInput(f"lips and text together are --modality avl (with --transfer {self.fusion})")
 
     @property
     def uses_video(self) -> bool:
@@ -135,6 +138,7 @@ class EnhancerConfig:
     def from_dict(cls, values: dict[str, Any]) -> "EnhancerConfig":
         known = {f.name for f in fields(cls)}
         values = {"score_parametrisation": "direct", **values}  # checkpoints older than the option were direct
+        values = {LEGACY_NAMES.get(k, k): v for k, v in values.items()}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
@@ -143,7 +147,7 @@ class SpeechEnhancer(nn.Module):
         """with_aligner=False builds the inference model: the text-only aligner weights are left out."""
         super().__init__()
         self.config = config
-        self.spec = SpecTransform(config.n_fft, config.hop_length, config.alpha, config.beta)
+        self.spec = SpecTransform(config.n_fft, config.hop_length, config.spec_exponent, config.spec_factor)
         shape = {**config.network, "centered": config.centered}
         self.denoiser = (None if config.denoiser_output == "none" else
                          build_backbone(config.backbone, in_complex=1, preset=config.preset,
