@@ -51,6 +51,7 @@ test-all: install
 
 # every figure of docs/performance.md, as JSON in bench/results/ (about an hour on 2 idle cores)
 bench: install
+	$(PY) -m bench.startup --out bench/results/startup.json
 	$(PY) -m bench.speed --out bench/results/speed.json
 	$(PY) -m bench.stages --data $(DATA) --out bench/results/stages.json
 	$(PY) -m bench.lips_throughput --data $(DATA) --jobs 1,2 --out bench/results/lips.json

@@ -21,9 +21,7 @@ import torch
 
 from bench.nfe_quality import METRICS, load_split, parse_floats, scores
 from pipelines import __version__
-from pipelines.inference import SamplingOptions, enhance_recordings
-from pipelines.pretrained import default_model, recommended_sampling
-from pipelines.training.checkpoint import load_for_inference
+from pipelines.api import SamplingOptions, enhance_many, load_model
 
 
 def spectral_gating(noisy: list[np.ndarray]) -> list[np.ndarray]:
@@ -32,13 +30,12 @@ def spectral_gating(noisy: list[np.ndarray]) -> list[np.ndarray]:
     return [noisereduce.reduce_noise(y=x, sr=16_000).astype(np.float32) for x in noisy]
 
 
-def systems(model_path: Path) -> dict:
+def systems(model) -> dict:
     """name -> function(noisy list) -> enhanced list."""
-    model = load_for_inference(model_path, torch.device("cpu"))
-    default = recommended_sampling(model.card)
+    default = model.sampling
 
     def run(options: SamplingOptions):
-        return lambda noisy: enhance_recordings(model, noisy, options, batch_size=4)[0]
+        return lambda noisy: enhance_many(model, noisy, sampling=options)
 
     found = {"predictive": run(SamplingOptions("predictive", 1))}
     if default.sampler != "predictive":
@@ -56,17 +53,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=60, help="N utterances, taken in turn from each speaker")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    model_path = args.model or default_model()
+    model = load_model(args.model)
     ids, noisy, clean = load_split(args.workdir, args.limit, parse_floats(args.snr), args.split)
     seconds = sum(len(x) for x in noisy) / 16_000
     rows = [{"system": "noisy", **scores(clean, noisy)}]
-    for name, enhance in systems(model_path).items():
+    for name, enhance in systems(model).items():
         start = time.perf_counter()
         enhanced = enhance(noisy)
         elapsed = time.perf_counter() - start
         rows.append({"system": name, "rtf": elapsed / seconds, **scores(clean, enhanced)})
     header = {"cmkt_version": __version__, "threads": torch.get_num_threads(), "load_average": os.getloadavg()[0],
-              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "model": str(model_path), "workdir": str(args.workdir),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "model": str(model.path), "workdir": str(args.workdir),
               "split": args.split, "snr": args.snr, "utterances": ids, "audio_seconds": seconds}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**header, "results": rows}, indent=1))

@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines.artifacts import Workdir, open_artifact
+from pipelines.artifacts import Workdir
+from pipelines.data.prepared import PreparedSplit
 from pipelines.diffusion.losses import denoising_score_matching_loss
 from pipelines.diffusion.sampling import build_sampler
 from pipelines.metrics import intrusive_metrics
 from pipelines.spectral import crop_frames, pad_frames
-from pipelines.training.checkpoint import load_for_inference
+from pipelines.checkpoints import load_for_inference
 
 
 def diagnose(workdir: Path, checkpoint: Path, split: str, steps: int, seed: int, limit: int | None) -> dict:
@@ -34,10 +35,10 @@ def diagnose(workdir: Path, checkpoint: Path, split: str, steps: int, seed: int,
     sampler = build_sampler("pc", model.sde, num_steps=steps)
     generator = torch.Generator().manual_seed(seed)
     rows, score_losses = [], []
-    with open_artifact(Workdir(workdir), "prepare", split) as artifact, torch.inference_mode():
-        for uid in sorted(artifact)[:limit]:
-            clean = torch.from_numpy(artifact[uid]["clean"][()])[None]
-            noisy = torch.from_numpy(artifact[uid]["noisy"][()])[None]
+    with PreparedSplit(Workdir(workdir), split) as prepared, torch.inference_mode():
+        for uid in prepared.ids()[:limit]:
+            clean = torch.from_numpy(prepared[uid].clean)[None]
+            noisy = torch.from_numpy(prepared[uid].noisy)[None]
             scale = noisy.abs().max()
             x0, frames = pad_frames(model.spec.to_spec(clean / scale), model.frame_multiple)
             y, _ = pad_frames(model.spec.to_spec(noisy / scale), model.frame_multiple)

@@ -22,7 +22,7 @@ from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
 from pipelines.interop.importer import import_lightning
 from pipelines.interop.reader import load_restricted
 from pipelines.spectral import SpecTransform, pad_frames
-from pipelines.training.checkpoint import import_model, load_for_inference
+from pipelines.checkpoints import import_model, load_for_inference
 
 CHECKPOINTS = [("sgmse", "model.ckpt", ""), ("sgmse", "model_uncentered.ckpt", "uncentered_"),
                ("storm", "model.ckpt", "")]
@@ -37,7 +37,7 @@ def errors(model: SpeechEnhancer, reference: dict[str, np.ndarray], prefix: str,
     config = model.config
     default = torch.get_default_dtype()
     torch.set_default_dtype(dtype)  # the STFT window in this precision, as upstream made it
-    spec = SpecTransform(config.n_fft, config.hop_length, config.alpha, config.beta)
+    spec = SpecTransform(config.n_fft, config.hop_length, config.spec_exponent, config.spec_factor)
     torch.set_default_dtype(default)
     wave = torch.from_numpy(reference["noisy_wave"]).to(dtype)[None]
     y_ours, frames = pad_frames(spec.to_spec(wave / wave.abs().max()), config.pad_multiple)

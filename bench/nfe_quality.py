@@ -25,13 +25,14 @@ import numpy as np
 import torch
 
 from pipelines import __version__
-from pipelines.artifacts import Workdir, open_artifact
+from pipelines.artifacts import Workdir
+from pipelines.data.prepared import PreparedSplit
 from pipelines.data.manifest import read_manifest
 from pipelines.diffusion.sampling import build_sampler
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import intrusive_metrics
 from pipelines.speedups import compile_networks
-from pipelines.training.checkpoint import load_for_inference
+from pipelines.checkpoints import load_for_inference
 
 LABELS = {"predictive": "predictive (denoiser only)", "pc-ald": "PC + ALD corrector", "pc-none": "PC, no corrector",
           "ode": "ODE (Heun)"}
@@ -64,9 +65,9 @@ def load_split(workdir: Path, limit: int, snrs: list[float] | None = None,
             by_speaker.setdefault(u.speaker, []).append(u.id)
     queues = [ids for _, ids in sorted(by_speaker.items())]
     ids = [queue[k] for k in range(max(map(len, queues), default=0)) for queue in queues if k < len(queue)][:limit]
-    with open_artifact(place, "prepare", split) as prepared:
-        noisy = [prepared[uid]["noisy"][()] for uid in ids]
-        clean = [prepared[uid]["clean"][()] for uid in ids]
+    with PreparedSplit(place, split) as prepared:
+        noisy = [prepared[uid].noisy for uid in ids]
+        clean = [prepared[uid].clean for uid in ids]
     return ids, noisy, clean
 
 

@@ -59,7 +59,7 @@ def _config(preset: str, fusion: str):
 def enhance_utterance(preset: str, seconds: float, steps: int, sampler: str, fusion: str = "none") -> dict:
     from pipelines.enhancer import SpeechEnhancer
     from pipelines.inference import SamplingOptions, enhance_recordings
-    from pipelines.training.checkpoint import ready_for_inference  # as `enhance` loads a checkpoint
+    from pipelines.checkpoints import ready_for_inference  # as `enhance` loads a checkpoint
 
     model = ready_for_inference(SpeechEnhancer(_config(preset, fusion), with_aligner=False), torch.device("cpu"))
     noisy = (0.1 * torch.randn(int(seconds * 16_000))).numpy()

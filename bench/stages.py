@@ -27,6 +27,8 @@ import soundfile as sf
 
 from pipelines import __version__
 from pipelines.artifacts import Workdir, open_artifact
+from pipelines.audio_io import SAMPLE_RATE
+from pipelines.data.prepared import PreparedSplit
 from pipelines.data.manifest import read_manifest
 
 SPEECH = ("speech_en", "speech_zh", "synthetic", "grid")
@@ -51,8 +53,8 @@ def audio_seconds(workdir: Workdir) -> float:
     """Seconds of noisy audio in the prepared workdir (every split)."""
     total = 0.0
     for split in sorted({u.split for u in read_manifest(workdir)}):
-        with open_artifact(workdir, "prepare", split) as prepared:
-            total += sum(group["noisy"].shape[0] for group in prepared.values()) / 16_000
+        with PreparedSplit(workdir, split) as prepared:
+            total += sum(entry.seconds for entry in prepared)
     return total
 
 
@@ -61,10 +63,10 @@ def write_pairs(workdir: Workdir, folder: Path) -> None:
     for kind in ("clean", "noisy"):
         (folder / kind).mkdir(parents=True, exist_ok=True)
     for split in sorted({u.split for u in read_manifest(workdir)}):
-        with open_artifact(workdir, "prepare", split) as prepared:
-            for uid, group in prepared.items():
-                for kind in ("clean", "noisy"):
-                    sf.write(folder / kind / f"{uid}.wav", group[kind][()], 16_000)
+        with PreparedSplit(workdir, split) as prepared:
+            for entry in prepared:
+                sf.write(folder / "clean" / f"{entry.uid}.wav", entry.clean, SAMPLE_RATE)
+                sf.write(folder / "noisy" / f"{entry.uid}.wav", entry.noisy, SAMPLE_RATE)
 
 
 def video_frames(workdir: Workdir) -> int:

@@ -14,8 +14,6 @@ from pipelines.artifacts import Workdir
 from pipelines.artifacts.shards import Shard
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
-from pipelines.stages.featurize_lips import UNTRAINED, LipOptions, LipRun, featurize_lips
-from pipelines.stages.featurize_text import TextOptions, featurize_text
 
 USAGE = ("say what to featurize: cmkt featurize --text [--text-model NAME|PATH] [--split S] [--shard I/N] -w WORKDIR, "
          "or cmkt featurize --lips [--face-model PATH] [--lip-weights PATH] [--preview] [--jobs N] [--shard I/N] "
@@ -49,12 +47,16 @@ def featurize_command(
         if not (text or lips):
             raise BadInput(USAGE)
         if text:
+            from pipelines.stages.featurize_text import TextOptions, featurize_text
+
             options = TextOptions(model=text_model, splits=split or None, batch_size=batch_size, force=force,
                                   shard=part)
             reports = featurize_text(place, options, reporter)
             print_stage_reports(reporter.console, reports)
             reporter.info(f"text features: {', '.join(str(place.artifact('text', r.split, part)) for r in reports)}")
         if lips:
+            from pipelines.stages.featurize_lips import LipOptions, featurize_lips
+
             options = LipOptions(face_model=face_model, lip_weights=lip_weights, splits=split or None,
                                  preview=preview, jobs=jobs, force=force, shard=part)
             run = featurize_lips(place, options, reporter)
@@ -64,12 +66,14 @@ def featurize_command(
                 raise typer.Exit(2)
 
 
-def _report_lips(run: LipRun, place: Workdir, part: Shard, reporter: Reporter) -> None:
+def _report_lips(run, place: Workdir, part: Shard, reporter: Reporter) -> None:
     if run.frames:
         reporter.info(run.throughput())
     if run.normalisation:
         mean, std = run.normalisation
         reporter.info(f"train-split ROI mean {mean:.4f}, std {std:.4f} (pixel / 255; for fine-tuning the encoder)")
+    from pipelines.stages.featurize_lips import UNTRAINED
+
     if run.encoder == UNTRAINED:
         reporter.warn("lip embeddings come from an UNTRAINED encoder (see above)")
     reporter.info(f"lip features: {', '.join(str(place.artifact('lips', r.split, part)) for r in run.reports)}")

@@ -8,10 +8,8 @@ import typer
 
 from cmkt_cli.options import QUIET, WORKDIR
 from cmkt_cli.session import stage_session
-from pipelines.artifacts.merge import merge_stage
+from pipelines.artifacts.catalog import SHARDABLE as SHARDED
 from pipelines.errors import BadInput
-
-SHARDED = ("transcribe", "text", "lips")  # the artifacts of the commands that take --shard
 
 
 def merge_command(stage: str = typer.Option("all", "--stage", help=f"{', '.join(SHARDED)} or all."),
@@ -19,6 +17,8 @@ def merge_command(stage: str = typer.Option("all", "--stage", help=f"{', '.join(
                   workdir: Path = WORKDIR, quiet: bool = QUIET) -> None:
     """Join the shard files of `--shard I/N` runs into each stage's artifact: virtual datasets that read the shard
     files (keep them; the next stage would also merge by itself)."""
+    from pipelines.artifacts.merge import merge_stage
+
     with stage_session(workdir, "merge", quiet) as (place, reporter):
         if stage not in (*SHARDED, "all"):
             raise BadInput(f"--stage must be one of {', '.join(SHARDED)} or all, got {stage!r}")

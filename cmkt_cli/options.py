@@ -27,3 +27,75 @@ SPEAKER_REGEX = typer.Option(None, "--speaker-regex",
 TRANSCRIPTS = typer.Option(None, "--transcripts", help="TSV with columns path, language, transcript.")
 LANGUAGE = typer.Option("", "--language", help="Language code for utterances without one (e.g. en, zh).")
 MIXES = typer.Option(1, "--mixes-per-file", min=1, help="Noisy mixtures made from each clean file (flat folders).")
+MODALITY = typer.Option("a", "--modality", help="What the model sees: a (audio), av (+ lips: needs `featurize --lips`) "
+                                                "or avl (+ lips, and learns from text: also give --transfer ot|mhca).")
+PRESET = typer.Option("small", "--preset", help="Network size: 'small' (CPU, ~5 M parameters per network) or "
+                                               "'paper' (the SGMSE NCSN++, ~65.6 M).")
+BATCH = typer.Option(8, "--batch-size", min=1, help="Training crops per step.")
+PARAMETRISATION = typer.Option("noise", "--score-parametrisation",
+                               help="noise: the score network predicts the noise, s = -net/std(t) (default); "
+                                    "direct: s = net; sgmse: s = -(net/t + b) with a learnt bias b, the form of "
+                                    "SGMSE+ and StoRM.")
+LR = typer.Option(1e-4, "--lr", help="Adam learning rate (paper: 1e-4; short CPU runs learn faster with ~1e-3).")
+MAX_STEPS = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimiser steps (in total).")
+MAX_EPOCHS = typer.Option(None, "--max-epochs", min=1, help="Stop after this many passes over the training split.")
+MAX_TIME = typer.Option(None, "--max-time", help="Stop after this long in this invocation (e.g. 1800, 30m, 2h).")
+DEVICE = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 ... (auto: cuda if available).")
+CROP = typer.Option(256, "--crop-frames", min=16, help="STFT frames per training crop (256 ≈ 2 s at hop 128).")
+HOP = typer.Option(128, "--hop-length", help="STFT hop: 128 (TMSV) or 160 (AVSEC-3).")
+VALIDATE_EVERY = typer.Option(200, "--validate-every", min=1, help="Validate and checkpoint every N steps.")
+VAL_STEPS = typer.Option(30, "--val-steps", min=1, help="Reverse-diffusion steps used in validation.")
+LR_DECAY = typer.Option(0, "--lr-decay-steps", min=0, help="Decay the learning rate linearly to a tenth over the "
+                                                            "last N steps before --max-steps (0: constant).")
+DENOISER_OUTPUT = typer.Option("direct", "--denoiser-output", help="direct (y_hat = D(y), as StoRM), residual "
+                                                                    "(y_hat = y + D(y): starts as the identity) or "
+                                                                    "none (no denoiser, y_hat = y, as SGMSE+).")
+VAL_SAMPLER = typer.Option("pc", "--val-sampler", help="Sampler validation enhances with (best.ckpt is chosen by "
+                           "its PESQ): pc, ode or predictive (cheap; for a model meant to run predictive).")
+VAL_UTTERANCES = typer.Option(4, "--val-utterances", min=1, help="Validation utterances (first 4 s of each).")
+FUSION = typer.Option("none", "--transfer", "--fusion", help="Knowledge transfer from BERT features of the "
+                      "transcripts, in training only: ot (optimal transport), mhca (cross-attention) or none. Needs "
+                      "`cmkt featurize --text`; enhancement never uses text. (--fusion: its former name.)")
+MISALIGN = typer.Option(0.0, "--misalign-shift", min=0.0,
+                        help="Seconds: shift the window of text targets of each crop by a random offset in "
+                             "[-s, s] (the misalignment strategy; 0 = off).")
+ALIGN_WEIGHT = typer.Option(None, "--transfer-weight", "--align-weight", min=0.0,
+                            help="The weight of the transfer loss, the CMKT loss's alpha (default 0.2 for mhca, "
+                                 "0.01 for ot; --align-weight: its former name).")
+ADAPTER_BETA = typer.Option(0.1, "--adapter-scale", "--adapter-beta", help="The adapter's beta in "
+                            "H_t = H + beta FC2(FC1(H)) (--adapter-beta: its former name).")
+LIP_ENCODER = typer.Option("frozen", "--lip-encoder", help="av/avl: 'frozen' (the cached lip embeddings) or "
+                           "'finetune' (train the lip encoder with the model, from the cached mouth crops).")
+LIP_START = typer.Option(None, "--lip-weights", help="With --lip-encoder finetune: LRW weights to start from "
+                         "(default: the untrained encoder).")
+GRAD_ACCUM = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimiser step: a step trains on "
+                          "--batch-size x processes (torchrun) x this many crops; docs/distributed.md.")
+RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
+INIT_FROM = typer.Option(None, "--init-from", help="Start a new run from this model's weights (e.g. an imported "
+                         "SGMSE+ or StoRM model, or their .ckpt): its audio model replaces --preset, --hop-length, "
+                         "--score-parametrisation and --denoiser-output; --modality/--fusion add branches that start "
+                         "at zero (docs/interop.md).")
+RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
+CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt), a model file "
+                                          "from `cmkt export` or `cmkt import-checkpoint`, or an SGMSE+ or StoRM "
+                                          "checkpoint as published (docs/interop.md; default: the bundled model, "
+                                          "docs/pretrained.md).")
+SAMPLER = typer.Option(None, "--sampler", help="pc (predictor-corrector reverse diffusion), ode (deterministic "
+                                               "probability-flow ODE, Heun: 2 x steps - 1 score evaluations) or "
+                                               "predictive (the denoiser alone: one network evaluation). Default: "
+                                               "the one the model card names (a checkpoint: pc).")
+T_START = typer.Option(1.0, "--t-start", min=0.04, max=1.0, help="pc/ode: start the reverse process at this time "
+                                                                "(1 = T) from the denoiser's estimate.")
+STEPS = typer.Option(30, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations with ald).")
+ENHANCE_STEPS = typer.Option(None, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations "
+                                                          "with ald; default 30; alone it means --sampler pc).")
+CORRECTOR = typer.Option("ald", "--corrector", help="ald (annealed Langevin dynamics) or none.")
+STEP_RULE_HELP = ("pc's predictor steps: grid (the grid spacing every step, cmkt's), t_eps (the spacing, then a last "
+                  "step of t_eps to 0: SGMSE+) or 1/N (StoRM, SGMSE+ before mid-2024).")
+STEP_RULE = typer.Option(None, "--step-rule", help=STEP_RULE_HELP + " Default: the model card's (grid without one).")
+SNR_PC = typer.Option(0.5, "--snr", help="Corrector signal-to-noise ratio.")
+CHUNK = typer.Option(8.0, "--chunk-seconds", min=0.5, help="Longer inputs are enhanced in overlapping chunks.")
+PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 (autocast of the networks; slower on CPUs "
+                                                     "without bf16 units: docs/performance.md).")
+COMPILE = typer.Option(False, "--compile", help="torch.compile the two networks (falls back to eager with a "
+                                                "warning if compiling fails; not faster on CPU: docs/performance.md).")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.metrics import METRIC_LABELS
-from pipelines.stages.runner import StageReport
-from pipelines.stages.score import ALL_METRICS, ScoreResult
-from pipelines.stages.train import TrainResult
+if TYPE_CHECKING:  # the stages load torch; the CLI imports them only when a command runs
+    from pipelines.stages.runner import StageReport
+    from pipelines.stages.score import ScoreResult
+    from pipelines.stages.train import TrainResult
 
 MAX_FILE_ROWS = 40
 
@@ -27,6 +29,9 @@ def print_stage_reports(console: Console, reports: list[StageReport]) -> None:
 
 
 def print_scores(console: Console, result: ScoreResult) -> None:
+    from pipelines.metrics import METRIC_LABELS
+    from pipelines.scoring import ALL_METRICS
+
     columns = [m for m in ALL_METRICS if m in result.summary]
     if result.rows and len(result.rows) <= MAX_FILE_ROWS:
         table = Table(title=f"scores: {result.name}", title_justify="left")

@@ -12,7 +12,6 @@ from rich.table import Table
 from cmkt_cli.options import FORCE, JOBS, LANGUAGE, QUIET, SHARD, WORKDIR
 from cmkt_cli.session import sharded_session
 from cmkt_cli.tables import MAX_FILE_ROWS, print_stage_reports
-from pipelines.stages.transcribe import TranscribeResult, Transcriber, transcribe_files, transcribe_workdir
 from pipelines.text.whisper_engines import DEFAULT_ENGINE, ENGINES, make_engine, parse_option_pairs
 
 PATH = typer.Argument(None, help="A prepared workdir, or audio/video files to transcribe (a folder or one file); "
@@ -32,6 +31,8 @@ def transcribe_command(path: Optional[Path] = PATH, workdir: Path = WORKDIR, eng
                        split: Optional[str] = SPLITS, shard: Optional[str] = SHARD, force: bool = FORCE,
                        quiet: bool = QUIET, jobs: int = JOBS) -> None:
     """Transcribe clean speech with Whisper (transcripts given with the data are kept as they are)."""
+    from pipelines.stages.transcribe import Transcriber, transcribe_files, transcribe_workdir
+
     prepared = path is not None and (path / "manifest.json").is_file()
     with sharded_session(path if prepared else workdir, "transcribe", quiet, shard) as (place, reporter, part):
         recogniser = make_engine(engine, model, parse_option_pairs(option), workers=jobs)
@@ -46,7 +47,7 @@ def transcribe_command(path: Optional[Path] = PATH, workdir: Path = WORKDIR, eng
             raise typer.Exit(2)
 
 
-def _print(console: Console, result: TranscribeResult) -> None:
+def _print(console: Console, result) -> None:
     print_stage_reports(console, result.reports)
     if result.rows and len(result.rows) <= MAX_FILE_ROWS:
         table = Table(title="transcripts", title_justify="left")

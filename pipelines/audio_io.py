@@ -69,6 +69,13 @@ def load_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> LoadedAudio:
     return LoadedAudio(np.ascontiguousarray(mono, dtype=np.float32), rate, channels, frames)
 
 
+def to_source(samples: np.ndarray, rate: int, length: int) -> np.ndarray:
+    """A 16 kHz waveform back at its input's rate and exact length (the inverse of `load_audio`'s conversion)."""
+    if rate != SAMPLE_RATE:
+        samples = soxr.resample(samples, SAMPLE_RATE, rate, quality="HQ")
+    return samples[:length] if len(samples) >= length else np.pad(samples, (0, length - len(samples)))
+
+
 def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write float audio as 32-bit float WAV (no clipping or requantisation of model output), atomically: a
     temporary file renamed into place, so a full disk or a kill never leaves a partial file under the real name.

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.plots import Panel, plot_spectrograms
-from pipelines.stages.score import measure_signals
+from pipelines.scoring import measure_signals
 
 
 def compare(uid: str, signals: dict[str, np.ndarray], clean: np.ndarray | None, png: Path,

@@ -30,13 +30,14 @@ from torch import Tensor, nn
 
 from pipelines.diffusion.losses import denoising_score_matching_loss, predictive_loss
 from pipelines.diffusion.sampling import build_sampler
-from pipelines.diffusion.sde import build_sde, per_item
-from pipelines.models import build_backbone
+from pipelines.diffusion.sde import SDES, build_sde, per_item
+from pipelines.errors import BadInput, check_choice
+from pipelines.models import BACKBONES, NCSNPP_PRESETS, build_backbone
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.models.cross_modal_transfer import ALIGNER_PREFIX, CrossModalTransfer
 from pipelines.models.lip_resnet import LipResNet, embed_frames, normalise_crops
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention
-from pipelines.video.lip_features import LipTrack
+from pipelines.video.lip_track import LipTrack
 from pipelines.spectral import SpecTransform, crop_frames, pad_frames
 
 
@@ -46,6 +47,7 @@ SCORE_PARAMETRISATIONS = ("noise", "direct", "sgmse")
 SCORE_CONDITIONS = ("denoised", "both")
 MODALITIES = ("a", "av", "avl")  # audio; + lips; + lips and text (the text only in training)
 ALIGN_WEIGHTS = {"none": 0.0, "ot": 0.01, "mhca": 0.2}
+LEGACY_NAMES = {"alpha": "spec_exponent", "beta": "spec_factor"}  # config keys of checkpoints before the rename
 
 
 @dataclass
@@ -54,8 +56,10 @@ class EnhancerConfig:
     preset: str = "small"
     n_fft: int = 510
     hop_length: int = 128
-    alpha: float = 0.5
-    beta: float = 0.15
+    # the STFT amplitude compression beta |c|^alpha (SPEC's alpha and beta; SGMSE's spec_abs_exponent, spec_factor),
+    # named apart from the transfer weight (align_weight, "alpha" in the CMKT loss) and adapter_beta
+    spec_exponent: float = 0.5
+    spec_factor: float = 0.15
     sde: str = "ouve"
     sigma_min: float = 0.05
     sigma_max: float = 0.5
@@ -102,6 +106,23 @@ class EnhancerConfig:
     roi_mean: float = 0.0
     roi_std: float = 1.0
 
+    def __post_init__(self) -> None:
+        """Checked once, here, against the registries: a bad choice is one line and exit 2 wherever the config comes
+        from (options, a checkpoint, an import)."""
+        check_choice("--backbone", self.backbone, BACKBONES.names())
+        if self.backbone == "ncsnpp":
+            check_choice("--preset", self.preset, list(NCSNPP_PRESETS))
+        check_choice("--sde", self.sde, SDES.names())
+        check_choice("--score-parametrisation", self.score_parametrisation, SCORE_PARAMETRISATIONS)
+        check_choice("--denoiser-output", self.denoiser_output, DENOISER_OUTPUTS)
+        check_choice("--score-condition", self.score_condition, SCORE_CONDITIONS)
+        check_choice("--transfer", self.fusion, FUSIONS)
+        check_choice("--modality", self.modality, MODALITIES)
+        if self.modality == "avl" and self.fusion == "none":
+            raise BadInput("--modality avl adds the text branch: give --transfer ot or --transfer mhca")
+        if self.modality == "av" and self.fusion != "none":
+            raise BadInput(f"lips and text together are --modality avl (with --transfer {self.fusion})")
+
     @property
     def uses_video(self) -> bool:
         return self.modality in ("av", "avl")
@@ -117,6 +138,7 @@ class EnhancerConfig:
     def from_dict(cls, values: dict[str, Any]) -> "EnhancerConfig":
         known = {f.name for f in fields(cls)}
         values = {"score_parametrisation": "direct", **values}  # checkpoints older than the option were direct
+        values = {LEGACY_NAMES.get(k, k): v for k, v in values.items()}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
@@ -125,12 +147,7 @@ class SpeechEnhancer(nn.Module):
         """with_aligner=False builds the inference model: the text-only aligner weights are left out."""
         super().__init__()
         self.config = config
-        self.spec = SpecTransform(config.n_fft, config.hop_length, config.alpha, config.beta)
-        for name, value, allowed in (("score_parametrisation", config.score_parametrisation, SCORE_PARAMETRISATIONS),
-                                     ("denoiser_output", config.denoiser_output, DENOISER_OUTPUTS),
-                                     ("score_condition", config.score_condition, SCORE_CONDITIONS)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        self.spec = SpecTransform(config.n_fft, config.hop_length, config.spec_exponent, config.spec_factor)
         shape = {**config.network, "centered": config.centered}
         self.denoiser = (None if config.denoiser_output == "none" else
                          build_backbone(config.backbone, in_complex=1, preset=config.preset,
@@ -139,9 +156,6 @@ class SpeechEnhancer(nn.Module):
                                         preset=config.preset, **shape)
         # SGMSE's 1x1 output layer's bias, added after the division by t, so it cannot fold into the read-out
         self.score_bias = nn.Parameter(torch.zeros(2)) if config.score_parametrisation == "sgmse" else None
-        if config.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {config.fusion!r}")
-        _check_modality(config)
         if config.uses_video:
             self._attach_visual_attention()
         self.lip_encoder = LipResNet(config.lip_activation) if config.uses_video and config.lip_finetune else None
@@ -259,15 +273,6 @@ class SpeechEnhancer(nn.Module):
             return track
         frames = normalise_crops(torch.from_numpy(track.frames), self.config.roi_mean, self.config.roi_std).numpy()
         return LipTrack(embed_frames(self.lip_encoder, frames), track.fps)
-
-
-def _check_modality(config: EnhancerConfig) -> None:
-    if config.modality not in MODALITIES:
-        raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, got {config.modality!r}")
-    if config.modality == "avl" and config.fusion == "none":
-        raise ValueError("modality avl needs a text fusion (ot or mhca)")
-    if config.modality == "av" and config.fusion != "none":
-        raise ValueError("lips and text together are modality avl")
 
 
 def count_parameters(module: nn.Module, inference_only: bool = False) -> int:

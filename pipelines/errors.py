@@ -23,6 +23,12 @@ class WorkdirBusy(BadInput):
     """Another cmkt process holds the workdir lock."""
 
 
+def check_choice(option: str, value: object, allowed) -> None:
+    """BadInput "OPTION must be one of A, B, got X" unless `value` is one of `allowed` (a registry's names)."""
+    if value not in allowed:
+        raise BadInput(f"{option} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+
+
 class SkipItem(Exception):
     """An item cannot be processed but this is not an error (e.g. silence for PESQ): warn and go on."""
 

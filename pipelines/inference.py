@@ -14,12 +14,13 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from pipelines.diffusion.sampling import CORRECTORS, SAMPLERS, STEP_RULES
 from pipelines.enhancer import SpeechEnhancer
+from pipelines.errors import check_choice
 from pipelines.speedups import autocast
-from pipelines.video.lip_features import LipTrack, video_context
+from pipelines.video.lip_track import LipTrack, video_context
 
 
-SAMPLERS = ("pc", "ode", "predictive")
 STEP_RULE_TAGS = {"t_eps": "teps", "1/N": "invN"}  # in output folder names: no '/'
 
 
@@ -35,6 +36,14 @@ class SamplingOptions:
     # pc: the predictor's step sizes (diffusion/sampling.py STEP_RULES; "t_eps" SGMSE, "1/N" StoRM); None: the
     # model card's (pipelines/stages/enhance.py), "grid" without one
     step_rule: str | None = "grid"
+
+    def __post_init__(self) -> None:
+        """Checked once, here, against the sampler registry: a bad choice is one line and exit 2 wherever it comes
+        from (an option, a model card)."""
+        check_choice("--sampler", self.sampler, SAMPLERS.names())
+        check_choice("--corrector", self.corrector, CORRECTORS)
+        if self.step_rule is not None:
+            check_choice("--step-rule", self.step_rule, STEP_RULES)
 
     def sampler_kwargs(self) -> dict:
         if self.sampler == "pc":

@@ -1,6 +1,6 @@
 """The model cmkt ships: `cmkt enhance noisy.wav` enhances with it when no --ckpt is given.
 
-An inference-only model file (pipelines/training/checkpoint.py) inside the installed
+An inference-only model file (pipelines/checkpoints.py) inside the installed
 package, so it loads with no network. How it was made and how well it does: its model
 card (`cmkt export` wrote it) and docs/pretrained.md; the recipe that trains it again:
 recipes/debian_corpus/.
@@ -8,6 +8,7 @@ recipes/debian_corpus/.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from pipelines.errors import BadInput
@@ -26,3 +27,12 @@ def default_model() -> Path:
 def recommended_sampling(card: dict) -> SamplingOptions:
     """The sampler a model file's card names (measured best for that model); the paper's PC 30 + ALD otherwise."""
     return SamplingOptions.from_dict(card["sampling"]) if "sampling" in card else SamplingOptions()
+
+
+def card_sampling(card: dict, chosen: SamplingOptions | None) -> SamplingOptions:
+    """`chosen`, or the card's sampler when none was chosen; a chosen PC sampler without a step rule takes the
+    card's, so an imported SGMSE+ or StoRM model keeps upstream's step rule with other step counts too."""
+    recommended = recommended_sampling(card)
+    if chosen is None:
+        return recommended
+    return replace(chosen, step_rule=recommended.step_rule) if chosen.step_rule is None else chosen

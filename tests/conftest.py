@@ -56,7 +56,7 @@ def random_checkpoint(path: Path, step: int = 0) -> Path:
     import torch
 
     from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
-    from pipelines.training.checkpoint import TrainingState, save_checkpoint
+    from pipelines.checkpoints import TrainingState, save_checkpoint
 
     torch.manual_seed(0)
     model = SpeechEnhancer(EnhancerConfig(preset="small"))

@@ -7,7 +7,7 @@ import torch
 
 from pipelines.models.lip_resnet import initial_encoder
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention, time_encoding
-from pipelines.video.lip_features import LipTrack, video_context
+from pipelines.video.lip_track import LipTrack, video_context
 from tests.conftest import run_cli, shared
 
 FAST = ["--preset", "small", "--batch-size", "2", "--crop-frames", "32", "--validate-every", "1000",
@@ -76,7 +76,7 @@ def test_enhancing_a_file_with_its_video(grid, tmp_path):
 
 
 def test_visual_modalities_say_what_they_need(tmp_path, grid):
-    assert "--fusion" in run_cli("train", "-w", grid, "--modality", "avl", *FAST).output
+    assert "--transfer" in run_cli("train", "-w", grid, "--modality", "avl", *FAST).output
     result = run_cli("train", "-w", grid, "--modality", "av", "--fusion", "ot", *FAST)
     assert result.exit_code == 2 and "avl" in result.output
 
@@ -117,5 +117,5 @@ def test_a_storm_checkpoint_fine_tunes_with_lips_and_text(grid):
     payload = torch.load(grid / "train" / "avl-mhca-from-model-seed0" / "last.ckpt", map_location="cpu",
                          weights_only=True)
     config = payload["config"]
-    assert (config["score_condition"], config["beta"], config["zero_adapter"]) == ("both", 0.33, True)
+    assert (config["score_condition"], config["spec_factor"], config["zero_adapter"]) == ("both", 0.33, True)
     assert any(".level_modules." in k for k in payload["model"]) and "score_bias" in payload["model"]

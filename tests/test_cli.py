@@ -76,3 +76,18 @@ def test_output_folders_that_cannot_be_made_are_one_line_errors(tmp_path):
         result = run_cli("enhance", tmp_path / "in", "-o", out, "--ckpt", checkpoint, "-w", tmp_path / "w")
         lines = result.output.strip().splitlines()
         assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith(f"error: -o {out}: cannot create")
+
+
+def test_renamed_options_keep_their_former_names(tmp_path):
+    """--transfer/--fusion, --transfer-weight/--align-weight, --adapter-scale/--adapter-beta: either name works, and a
+    bad value is checked once, by the config, against what is registered."""
+    for flag in ("--transfer", "--fusion"):
+        result = run_cli("train", flag, "bogus", "-w", tmp_path / "w")
+        assert result.exit_code == 2 and "--transfer must be one of none, ot, mhca, got 'bogus'" in result.output
+    for flag in ("--transfer-weight", "--align-weight"):
+        assert run_cli("train", flag, "-1", "-w", tmp_path / "w").exit_code == 2  # below its minimum
+    for flag in ("--adapter-scale", "--adapter-beta"):
+        result = run_cli("train", flag, "0.5", "--preset", "huge", "-w", tmp_path / "w")
+        assert result.exit_code == 2 and "--preset must be one of paper, small, got 'huge'" in result.output
+    result = run_cli("enhance", tmp_path / "a.wav", "--sampler", "euler", "-w", tmp_path / "w")
+    assert result.exit_code == 2 and "--sampler must be one of ode, pc, predictive, got 'euler'" in result.output

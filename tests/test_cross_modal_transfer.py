@@ -12,7 +12,7 @@ from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, count_parameters
 from pipelines.models.optimal_transport import OptimalTransportAligner, cosine_cost, sinkhorn_plan
 from pipelines.models.text_cross_attention import CrossAttentionAligner
 from pipelines.text.features import TextFeatureSet, TokenFeatures
-from pipelines.training.checkpoint import TrainingState, load_for_inference, save_checkpoint
+from pipelines.checkpoints import TrainingState, load_for_inference, save_checkpoint
 from pipelines.training.text_targets import text_batch
 from tests.conftest import speech_like, write_wav
 

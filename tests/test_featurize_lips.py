@@ -12,7 +12,8 @@ import torch
 
 from pipelines.artifacts import Workdir, file_checksum
 from pipelines.models.lip_resnet import LipResNet, embed_frames, lrw_key
-from pipelines.stages.featurize_lips import _encoder, encoder_input, roi_normalisation
+from pipelines.video.clip_features import _encoder, encoder_input
+from pipelines.video.lip_features import roi_normalisation
 from pipelines.video.face_landmarks import MOUTH_CORNERS, MOUTH_POINTS
 from pipelines.video.mouth_roi import apply
 from tests.conftest import artifact_groups, run_cli, shared

@@ -24,9 +24,9 @@ from pipelines.inference import SamplingOptions
 from pipelines.interop.importer import import_lightning
 from pipelines.interop.reader import load_restricted
 from pipelines.stages.enhance import EnhanceOptions, _load_model
-from pipelines.training.checkpoint import load_for_inference
+from pipelines.checkpoints import load_for_inference
 from pipelines.training.init_from import initial_config, load_initial_weights
-from pipelines.video.lip_features import LipTrack, video_context
+from pipelines.video.lip_track import LipTrack, video_context
 from tests.conftest import run_cli, shared, speech_like, write_wav
 
 FLOAT64, FLOAT32 = 1e-10, 1e-5
@@ -77,7 +77,7 @@ def test_front_end_denoiser_and_scores_match_upstream(project, name, prefix, ref
 
 def test_imported_models_carry_upstream_settings_and_sampler(models):
     sgmse, storm = models["sgmse/model.ckpt"][1], models["storm/model.ckpt"][1]
-    assert (sgmse.config.beta, storm.config.beta) == (0.15, 0.33)
+    assert (sgmse.config.spec_factor, storm.config.spec_factor) == (0.15, 0.33)
     assert not models["sgmse/model_uncentered.ckpt"][1].config.centered and sgmse.config.centered
     y = torch.randn(1, 1, 256, 64, dtype=torch.complex64)
     assert sgmse.denoiser is None and sgmse.denoise(y) is y  # SGMSE+ has no denoiser: y_hat = y
@@ -178,7 +178,7 @@ def test_a_run_started_from_an_imported_model_is_that_model_at_step_0(modality, 
                 "card": {}}, path)
     requested = EnhancerConfig(modality=modality, fusion=fusion, visual_dim=16, text_dim=8, text_vocab_size=10)
     config, weights = initial_config(path, requested)
-    assert (config.score_condition, config.beta, config.modality, config.fusion) == ("both", 0.33, modality, fusion)
+    assert (config.score_condition, config.spec_factor, config.modality, config.fusion) == ("both", 0.33, modality, fusion)
     torch.manual_seed(0)
     model = SpeechEnhancer(config).eval()
     load_initial_weights(model, weights, path)

@@ -20,7 +20,7 @@ from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import intrusive_metrics
 from pipelines.pretrained import DEFAULT_MODEL
 from pipelines.stages.enhance import EnhanceOptions, _load_model
-from pipelines.training.checkpoint import load_for_inference
+from pipelines.checkpoints import load_for_inference
 from tests.conftest import random_checkpoint, run_cli, shared, speech_like, write_wav
 
 # the shipped model on this pair (docs/pretrained.md): SI-SDR 0.10 -> 2.85 dB, ESTOI 0.390 -> 0.411; the test asks
@@ -51,7 +51,7 @@ def test_bundled_model_loads_and_enhances_with_the_network_cut_off():
         "socket.socket.connect = refuse; socket.create_connection = refuse\n"
         "import numpy as np, torch\n"
         "from pipelines.pretrained import default_model, recommended_sampling\n"
-        "from pipelines.training.checkpoint import load_for_inference\n"
+        "from pipelines.checkpoints import load_for_inference\n"
         "from pipelines.inference import enhance_recordings\n"
         "model = load_for_inference(default_model(), torch.device('cpu'))\n"
         "noisy = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)\n"

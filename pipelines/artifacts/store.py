@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Mapping
@@ -35,40 +34,13 @@ import h5py
 import numpy as np
 
 from pipelines import __version__
+from pipelines.artifacts.catalog import command_for
+from pipelines.artifacts.checksums import canonical_json, config_hash
 from pipelines.artifacts.merge import current_artifact
 from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.artifacts.workdir import Workdir
 from pipelines.errors import BadInput
 from pipelines.reporting import active_reporter
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """Stable short hash of a JSON-serialisable stage configuration."""
-    return hashlib.sha256(_canonical_json(config).encode()).hexdigest()[:16]
-
-
-def file_checksum(path: Path) -> str:
-    """sha256 of a file's bytes, memoised per (path, size, mtime) within a process."""
-    stat = Path(path).stat()
-    return _file_checksum(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=4096)
-def _file_checksum(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def combine_checksums(*parts: Any) -> str:
-    """One checksum for an item made of several inputs and parameters."""
-    return hashlib.sha256(_canonical_json(list(parts)).encode()).hexdigest()
-
-
-def _canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 class ArtifactStore:
@@ -114,7 +86,7 @@ class ArtifactStore:
             _write_attrs(f, attrs)
             f.attrs["input_checksum"] = input_checksum
             f.attrs["config_hash"] = self.config_hash
-            f.attrs["config"] = _canonical_json(self.config)
+            f.attrs["config"] = canonical_json(self.config)
             f.attrs["cmkt_version"] = __version__
             f.attrs[DATASETS] = json.dumps(sorted(arrays))
         _fsync(temporary)
@@ -135,7 +107,7 @@ class ArtifactStore:
             with h5py.File(temporary, "w") as out:
                 out.attrs["stage"] = self.stage
                 out.attrs["split"] = self.split
-                out.attrs["config"] = _canonical_json(self.config)
+                out.attrs["config"] = canonical_json(self.config)
                 out.attrs["config_hash"] = self.config_hash
                 out.attrs["cmkt_version"] = __version__
                 for uid in sorted(self._wanted):
@@ -194,20 +166,12 @@ class ArtifactStore:
 
 DATASETS = "datasets"  # attribute of each entry: JSON list of the dataset names it was written with
 
-_COMMANDS = {"lips": "featurize --lips", "text": "featurize --text"}  # stage -> the command that writes it
-
-
-def stage_command(stage: str) -> str:
-    """The cmkt command (without `cmkt`) that writes `stage`'s artifacts."""
-    return _COMMANDS.get(stage, stage)
-
-
 def open_artifact(workdir: Workdir, stage: str, split: str) -> "ArtifactFile":
     """Open a committed artifact for reading (merged from its shards if need be), with a clear error when the
     stage has not run, or when the file is damaged or edited (see `ArtifactFile`)."""
     path = current_artifact(workdir, stage, split)
     if path is None:
-        raise BadInput(f"no {stage} artifact for split '{split}' in {workdir.root}: run `cmkt {stage_command(stage)}` "
+        raise BadInput(f"no {stage} artifact for split '{split}' in {workdir.root}: run `cmkt {command_for(stage)}` "
                        f"first")
     return ArtifactFile(path, stage)
 
@@ -232,7 +196,7 @@ class ArtifactFile(h5py.File):
 
 
 def _damaged(path: Path, stage: str, err: BaseException) -> str:
-    return f"{path} is damaged or was edited ({_reason(err)}): rerun `cmkt {stage_command(stage)}`"
+    return f"{path} is damaged or was edited ({_reason(err)}): rerun `cmkt {command_for(stage)}`"
 
 
 def _reason(err: BaseException) -> str:

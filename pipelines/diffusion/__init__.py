@@ -2,7 +2,9 @@
 
 from pipelines.diffusion.losses import complex_mse, denoising_score_matching_loss, predictive_loss
 from pipelines.diffusion.sampling import (
+    CORRECTORS,
     SAMPLERS,
+    STEP_RULES,
     PredictiveSampler,
     PredictorCorrectorSampler,
     ProbabilityFlowSampler,
@@ -10,12 +12,15 @@ from pipelines.diffusion.sampling import (
     build_sampler,
     register_sampler,
 )
-from pipelines.diffusion.sde import OUVESDE, SDES, build_sde, complex_normal, register_sde
+from pipelines.diffusion.sde import OUVESDE, SDE, SDES, build_sde, complex_normal, register_sde
 
 __all__ = [
+    "CORRECTORS",
     "OUVESDE",
     "SAMPLERS",
+    "SDE",
     "SDES",
+    "STEP_RULES",
     "PredictiveSampler",
     "PredictorCorrectorSampler",
     "ProbabilityFlowSampler",

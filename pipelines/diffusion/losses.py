@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from pipelines.diffusion.sde import OUVESDE, complex_normal, per_item
+from pipelines.diffusion.sde import SDE, complex_normal, per_item
 
 ScoreFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
@@ -24,7 +24,7 @@ def predictive_loss(y_hat: Tensor, x0: Tensor) -> Tensor:
 
 def denoising_score_matching_loss(
     score_fn: ScoreFn,
-    sde: OUVESDE,
+    sde: SDE,
     x0: Tensor,
     y_hat: Tensor,
     generator: torch.Generator | None = None,

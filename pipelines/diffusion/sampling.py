@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from pipelines.diffusion.sde import OUVESDE, complex_normal, per_item
+from pipelines.diffusion.sde import SDE, complex_normal, per_item
 from pipelines.registry import Registry
 
 ScoreFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -34,10 +34,11 @@ class Sampler(Protocol):
 
 SAMPLERS: Registry[Sampler] = Registry("sampler")
 STEP_RULES = ("grid", "t_eps", "1/N")  # the PC predictor's step sizes (PredictorCorrectorSampler)
+CORRECTORS = ("ald", "none")  # the PC corrector: annealed Langevin dynamics, or none
 register_sampler = SAMPLERS.register
 
 
-def build_sampler(name: str, sde: OUVESDE, **options: Any) -> Sampler:
+def build_sampler(name: str, sde: SDE, **options: Any) -> Sampler:
     return SAMPLERS.build(name, sde, **options)
 
 
@@ -50,7 +51,7 @@ class _ReverseTimeGrid:
     per-item time tensors are built once per call, not at every step.
     """
 
-    def __init__(self, sde: OUVESDE, num_steps: int, t_start: float | None = None) -> None:
+    def __init__(self, sde: SDE, num_steps: int, t_start: float | None = None) -> None:
         if num_steps < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         self.sde = sde
@@ -86,12 +87,12 @@ class PredictorCorrectorSampler(_ReverseTimeGrid):
     """
 
     def __init__(
-        self, sde: OUVESDE, num_steps: int = 30, corrector: str = "ald", corrector_steps: int = 1, snr: float = 0.5,
+        self, sde: SDE, num_steps: int = 30, corrector: str = "ald", corrector_steps: int = 1, snr: float = 0.5,
         t_start: float | None = None, step_rule: str = "grid",
     ) -> None:
         super().__init__(sde, num_steps, t_start)
-        if corrector not in ("ald", "none"):
-            raise ValueError(f"corrector must be 'ald' or 'none', got {corrector!r}")
+        if corrector not in CORRECTORS:
+            raise ValueError(f"corrector must be one of {', '.join(CORRECTORS)}, got {corrector!r}")
         if step_rule not in STEP_RULES:
             raise ValueError(f"step_rule must be one of {', '.join(STEP_RULES)}, got {step_rule!r}")
         self.step_rule = step_rule
@@ -151,7 +152,7 @@ class ProbabilityFlowSampler(_ReverseTimeGrid):
     evaluations: 2 (num_steps - 1) + 1. The prior sample is the only randomness.
     """
 
-    def __init__(self, sde: OUVESDE, num_steps: int = 10, t_start: float | None = None) -> None:
+    def __init__(self, sde: SDE, num_steps: int = 10, t_start: float | None = None) -> None:
         super().__init__(sde, num_steps, t_start)
 
     @property
@@ -193,7 +194,7 @@ class PredictiveSampler:
 
     evaluations = 0
 
-    def __init__(self, sde: OUVESDE | None = None) -> None:
+    def __init__(self, sde: SDE | None = None) -> None:
         self.sde = sde
 
     def __call__(

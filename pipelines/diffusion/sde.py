@@ -18,18 +18,40 @@ the same form as for real data (drift f - g^2 score, noise g sqrt(dt) z).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from pipelines.registry import Registry
 
-SDES: Registry[OUVESDE] = Registry("sde")
+class SDE(Protocol):
+    """What losses and samplers use of a diffusion process, so another SDE plugs in with `@register_sde("name")`:
+    times t_eps..T, its marginals (training) and the reverse steps (sampling)."""
+
+    T: float
+    t_eps: float
+
+    def std(self, t: Tensor) -> Tensor: ...
+
+    def marginal(self, x0: Tensor, y: Tensor, t: Tensor, z: Tensor) -> Tensor: ...
+
+    def sample_time(self, batch_size: int, device: torch.device | str = "cpu",
+                    generator: torch.Generator | None = None) -> Tensor: ...
+
+    def prior_sample(self, y: Tensor, generator: torch.Generator | None = None, t: float | None = None) -> Tensor: ...
+
+    def reverse_step(self, x: Tensor, y: Tensor, t: Tensor, dt: float, score: Tensor,
+                     z: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def ode_drift(self, x: Tensor, y: Tensor, t: Tensor, score: Tensor) -> Tensor: ...
+
+
+SDES: Registry[SDE] = Registry("sde")
 register_sde = SDES.register
 
 
-def build_sde(name: str, **options: Any) -> OUVESDE:
+def build_sde(name: str, **options: Any) -> SDE:
     return SDES.build(name, **options)
 
 

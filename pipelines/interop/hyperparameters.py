@@ -40,8 +40,8 @@ def front_end_and_sde(hparams: dict[str, Any]) -> dict[str, Any]:
         raise Unsupported(f"hyper-parameters without {', '.join(missing)}")
     if hparams["n_fft"] // 2 + 1 != 256:
         raise Unsupported(f"n_fft {hparams['n_fft']} (cmkt's front end and the U-Net's nominal size need 510)")
-    return {"n_fft": hparams["n_fft"], "hop_length": hparams["hop_length"], "alpha": hparams["spec_abs_exponent"],
-            "beta": hparams["spec_factor"], "sde": "ouve", "sigma_min": hparams["sigma_min"],
+    return {"n_fft": hparams["n_fft"], "hop_length": hparams["hop_length"], "spec_exponent": hparams["spec_abs_exponent"],
+            "spec_factor": hparams["spec_factor"], "sde": "ouve", "sigma_min": hparams["sigma_min"],
             "sigma_max": hparams["sigma_max"], "eta": hparams["theta"], "t_eps": hparams.get("t_eps", 0.03),
             "pad_multiple": UPSTREAM_PAD}
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import Tensor
 
-from pipelines.artifacts.store import file_checksum
+from pipelines.artifacts.checksums import file_checksum
 from pipelines.errors import BadInput
 from pipelines.interop import sgmse, storm
 from pipelines.interop.hyperparameters import Unsupported

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from pipelines.metrics import METRIC_LABELS
 from pipelines.report.sources import Column, Comparison
-from pipelines.stages.score import ALL_METRICS
+from pipelines.scoring import ALL_METRICS
 
 CARD_FACTS = (("name", "name"), ("checkpoint", "checkpoint"), ("sampler", "sampler"),
               ("network_evaluations", "NFE per chunk"), ("real_time_factor", "real-time factor"),

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.artifacts.store import open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
+from pipelines.data.prepared import PreparedSplit
 from pipelines.errors import BadInput
 from pipelines.run_card import read_run_card
 
@@ -99,10 +99,10 @@ def _from_workdir(comparison: Comparison, workdir: Workdir, split: str) -> None:
     utterances = read_manifest(workdir, split)
     if not utterances:
         raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
-    with open_artifact(workdir, "prepare", split) as prepared:
+    with PreparedSplit(workdir, split) as prepared:
         for utterance in utterances:
-            group = prepared[utterance.id]
-            comparison.files[utterance.id] = {"noisy": group["noisy"][()], "clean": group["clean"][()]}
+            entry = prepared[utterance.id]
+            comparison.files[utterance.id] = {"noisy": entry.noisy, "clean": entry.clean}
 
 
 def _add_folder(comparison: Comparison, column: str, folder: Path, out_dir: Path, keep_new: bool) -> None:

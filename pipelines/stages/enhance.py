@@ -28,26 +28,28 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.checksums import combine_checksums, file_checksum
+from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
+from pipelines.audio_io import SAMPLE_RATE, load_audio, to_source, write_audio
 from pipelines.compare import compare
-from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
+from pipelines.data.prepared import PreparedSplit
 from pipelines.enhancer import SpeechEnhancer
 from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions, enhance_recordings
-from pipelines.pretrained import recommended_sampling
+from pipelines.pretrained import card_sampling
 from pipelines.reporting import Reporter
 from pipelines.run_card import write_run_card
 from pipelines.speedups import compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
-from pipelines.training.checkpoint import load_for_inference
-from pipelines.stages.featurize_lips import check_lip_encoder, lip_track
-from pipelines.video.lip_features import LipTrack, load_lip_features
+from pipelines.checkpoints import load_for_inference
+from pipelines.video.clip_features import check_lip_encoder, lip_track
+from pipelines.video.lip_features import load_lip_features
+from pipelines.video.lip_track import LipTrack
 
 STAGE = "enhance"
 
@@ -138,15 +140,9 @@ def _check_target(target: Path, source: Path) -> None:
 
 
 def _load_model(options: EnhanceOptions) -> tuple[SpeechEnhancer, EnhanceOptions]:
-    """The model, and the options with the sampler (or only the PC step rule) filled in from its card when none was
-    chosen: an imported SGMSE+ or StoRM model keeps upstream's step rule with other step counts too."""
+    """The model, and the options with the sampler filled in from its card where none was chosen."""
     model = load_for_inference(options.checkpoint, torch.device(options.device))
-    recommended = recommended_sampling(model.card)
-    if options.sampling is None:
-        options = replace(options, sampling=recommended)
-    elif options.sampling.step_rule is None:
-        options = replace(options, sampling=replace(options.sampling, step_rule=recommended.step_rule))
-    return model, options
+    return model, replace(options, sampling=card_sampling(model.card, options.sampling))
 
 
 def _videos_by_stem(video: Path | None) -> dict[str, Path]:
@@ -163,11 +159,11 @@ def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporte
     name = output_name(options)
     out_dir = workdir.root / "enhanced" / name
     recordings = []
-    with open_artifact(workdir, "prepare", split) as prepared:
+    with PreparedSplit(workdir, split) as prepared:
         for utterance in read_manifest(workdir, split):
-            group = prepared[utterance.id]
-            recordings.append(Recording(utterance.id, out_dir / f"{utterance.id}.wav",
-                                        str(group.attrs["input_checksum"]), samples=group["noisy"][()]))
+            entry = prepared[utterance.id]
+            recordings.append(Recording(utterance.id, out_dir / f"{utterance.id}.wav", entry.checksum,
+                                        samples=entry.noisy))
     if not recordings:
         raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
     return _enhance(workdir, f"{split}-{name}", model, recordings, options, reporter, split, out_dir), out_dir
@@ -227,12 +223,12 @@ def _write_card(out_dir: Path, model: SpeechEnhancer, options: EnhanceOptions, s
 def _plot_outputs(workdir: Workdir, split: str | None, recordings: list[Recording], reporter: Reporter) -> None:
     """NAME.png beside each output: noisy, enhanced and (a prepared split's) clean, with their scores."""
     with ExitStack() as stack, reporter.progress(len(recordings), "plot spectrograms") as bar:
-        prepared = stack.enter_context(open_artifact(workdir, "prepare", split)) if split is not None else None
+        prepared = stack.enter_context(PreparedSplit(workdir, split)) if split is not None else None
         for recording in recordings:
             if prepared is None:
                 noisy, clean = load_audio(recording.source).samples, None
             else:
-                noisy, clean = prepared[recording.uid]["noisy"][()], prepared[recording.uid]["clean"][()]
+                noisy, clean = prepared[recording.uid].noisy, prepared[recording.uid].clean
             compare(recording.uid, {"noisy": noisy, "enhanced": load_audio(recording.target).samples}, clean,
                     recording.target.with_suffix(".png"))
             bar.advance()
@@ -338,11 +334,6 @@ def _write_outputs(workdir: Workdir, name: str, recordings: list[Recording], fre
                     recording.uid not in fresh and recording.target.exists()):
                 continue
             group = artifact[recording.uid]
-            samples, rate = group["enhanced"][()], int(group.attrs["source_rate"])
-            if rate != SAMPLE_RATE:
-                samples = soxr.resample(samples, SAMPLE_RATE, rate, quality="HQ")
-            write_audio(recording.target, _fit(samples, int(group.attrs["source_length"])), rate)
-
-
-def _fit(samples: np.ndarray, length: int) -> np.ndarray:
-    return samples[:length] if len(samples) >= length else np.pad(samples, (0, length - len(samples)))
+            rate = int(group.attrs["source_rate"])
+            write_audio(recording.target, to_source(group["enhanced"][()], rate, int(group.attrs["source_length"])),
+                        rate)

@@ -1,15 +1,13 @@
 """`cmkt featurize --lips`: each utterance's video -> aligned mouth crops -> lip embeddings, cached as `lips_{split}.h5`.
 
-Per utterance (the manifest's `video_path`): decode, MediaPipe face landmarks per frame,
-gaps interpolated, landmarks smoothed, similarity-aligned 96 x 96 grayscale mouth crops,
-then the lip encoder over the centre 88 x 88 of each crop, normalised with the LRW
-constants its weights were trained with. Clips run in `jobs` worker processes, each with
+Per utterance (the manifest's `video_path`) the clip is processed by pipelines/video/clip_features.py
+(the same code `enhance --video` runs on a new recording). Clips run in `jobs` worker processes, each with
 its own landmarker and encoder (neither can be pickled). Layout of the artifact:
 docs/visual.md.
 
 The train split's ROI mean and std (for fine-tuning the encoder from the cached crops)
 come from per-utterance sums stored with each entry, so they always match the cached
-crops: `roi_normalisation` adds them up.
+crops: `video.lip_features.roi_normalisation` adds them up.
 """
 
 from __future__ import annotations
@@ -18,34 +16,28 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import h5py
-import numpy as np
 import torch
 
+from pipelines.artifacts.checksums import file_checksum
 from pipelines.artifacts.shards import WHOLE, Shard
-from pipelines.artifacts.store import ArtifactStore, file_checksum, open_artifact
+from pipelines.artifacts.store import ArtifactStore
 from pipelines.artifacts.workdir import Workdir
 from pipelines.data.manifest import chosen_splits, read_manifest
 from pipelines.errors import BadInput
-from pipelines.models.lip_resnet import ENCODER_CROP, LipResNet, embed_frames, initial_encoder, load_lrw_encoder, \
-    normalise_crops
+from pipelines.models.lip_resnet import ENCODER_CROP, load_lrw_encoder
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import StageReport, committing, uncached
-from pipelines.video.decode import read_video
-from pipelines.video.lip_features import LipTrack
-from pipelines.video.face_landmarks import detect_landmarks, fill_missing, resolve_face_model, smooth
-from pipelines.video.mouth_roi import CropSettings, crop_mouths, crop_transforms, write_contact_sheet
+from pipelines.video.clip_features import (LRW_MEAN, LRW_STD, MISSING, SMOOTHING_WINDOW, STEPS, UNTRAINED, ClipFeatures,
+                                           ClipTask, featurize_clip)
+from pipelines.video.face_landmarks import resolve_face_model
+from pipelines.video.lip_features import roi_normalisation
+from pipelines.video.mouth_roi import CropSettings, write_contact_sheet
 
 STAGE = "lips"
-UNTRAINED = "untrained"
-SMOOTHING_WINDOW = 5  # frames (0.2 s at 25 fps): removes landmark jitter, keeps head motion
-LRW_MEAN, LRW_STD = 0.421, 0.165  # of pixel / 255 on LRW: what pretrained weights expect
-STEPS = ("decode", "landmarks", "crop", "encoder")
 NO_VIDEO = "no video: no lip features"
-MISSING = "missing"  # the checksum of a video file that is not there (its utterance fails, others go on)
 
 
 @dataclass
@@ -57,34 +49,6 @@ class LipOptions:
     jobs: int = 1
     force: bool = False
     shard: Shard = WHOLE  # --shard I/N: only this shard's utterances, into its own artifact file
-
-
-@dataclass(frozen=True)
-class ClipTask:
-    """Everything a worker needs for one clip (picklable)."""
-
-    uid: str
-    split: str
-    checksum: str
-    video: str
-    face_model: str
-    weights: str | None
-    threads: int
-    crop: CropSettings = CropSettings()
-    smoothing: int = SMOOTHING_WINDOW
-    embed: bool = True  # False: crops only (a fine-tuned checkpoint embeds them with its own encoder)
-
-    @property
-    def video_key(self) -> str:
-        """Same key, same video content (a missing file is keyed by its path)."""
-        return self.video if self.checksum == MISSING else self.checksum
-
-
-@dataclass
-class ClipFeatures:
-    arrays: dict[str, np.ndarray]
-    attrs: dict
-    seconds: dict[str, float]
 
 
 @dataclass
@@ -195,62 +159,6 @@ def _record(task: ClipTask, outcome, store: ArtifactStore, report: StageReport, 
     report.computed += 1
 
 
-def featurize_clip(task: ClipTask) -> ClipFeatures:
-    """One video -> rois, landmarks, detected, transforms, embeddings (and how long each step took)."""
-    clock = time.perf_counter()
-    seconds = {}
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step], clock = now - clock, now
-
-    video = read_video(Path(task.video))
-    lap("decode")
-    landmarks, detected = detect_landmarks(video.rgb, video.fps, Path(task.face_model))
-    lap("landmarks")
-    if not detected.any():
-        raise BadInput(f"{task.video}: no face found in any of its {len(detected)} frames")
-    landmarks = fill_missing(landmarks, detected)
-    transforms = crop_transforms(smooth(landmarks, task.smoothing), task.crop)
-    rois = crop_mouths(video.rgb, transforms, task.crop.size)
-    lap("crop")
-    arrays = {"rois": rois, "landmarks": landmarks, "detected": detected, "transforms": transforms}
-    if task.embed:
-        arrays["embeddings"] = embed_frames(_encoder(task.weights, task.threads), encoder_input(rois))
-    lap("encoder")
-    scaled = rois.astype(np.float64) / 255
-    attrs = {"fps": video.fps, "encoder": UNTRAINED if task.weights is None else file_checksum(Path(task.weights)),
-             "roi_sum": scaled.sum(), "roi_sum_sq": np.square(scaled).sum()}
-    return ClipFeatures(arrays, attrs, seconds)
-
-
-def encoder_input(rois: np.ndarray) -> np.ndarray:
-    """(T, 96, 96) uint8 crops -> the centre 88 x 88, as LRW-normalised float32."""
-    return normalise_crops(torch.from_numpy(rois), LRW_MEAN, LRW_STD).numpy()
-
-
-@lru_cache(maxsize=1)
-def _encoder(weights: str | None, threads: int) -> LipResNet:
-    """One encoder per process (see `initial_encoder`)."""
-    torch.set_num_threads(threads)
-    return initial_encoder(Path(weights) if weights else None).eval()
-
-
-def roi_normalisation(workdir: Workdir) -> tuple[float, float]:
-    """Mean and std of pixel / 255 over every train-split crop in the lips artifact (for `--lip-encoder finetune`)."""
-    total = total_sq = count = 0.0
-    with open_artifact(workdir, STAGE, "train") as artifact:
-        for group in artifact.values():
-            total += float(group.attrs["roi_sum"])
-            total_sq += float(group.attrs["roi_sum_sq"])
-            count += group["rois"].size
-    if not count:
-        raise BadInput(f"no mouth crops in the train split of {workdir.root}: run `cmkt featurize --lips`")
-    mean = total / count
-    return mean, float(np.sqrt(max(total_sq / count - mean ** 2, 0.0)))
-
-
 def write_previews(workdir: Workdir, split: str, reporter: Reporter, shard: Shard = WHOLE) -> Path:
     """A contact sheet PNG per utterance (of the shard) in WORKDIR/reports/lips/SPLIT/ID.png."""
     folder = workdir.reports(STAGE) / split
@@ -262,21 +170,3 @@ def write_previews(workdir: Workdir, split: str, reporter: Reporter, shard: Shar
             write_contact_sheet(folder / f"{uid}.png", group["rois"][()])
     reporter.info(f"mouth crop previews: {folder}")
     return folder
-
-
-def check_lip_encoder(weights: Path | None, expected: str) -> None:
-    """`enhance --video` must embed lips with the encoder the checkpoint was trained on ("untrained" or a checksum)."""
-    encoder = UNTRAINED if weights is None else file_checksum(weights)
-    if expected and encoder != expected:
-        wanted = "no --lip-weights (the untrained encoder)" if expected == UNTRAINED else \
-            f"--lip-weights with sha256 {expected[:12]}..."
-        raise BadInput(f"the checkpoint's lip embeddings were made with {wanted}; give the same encoder to enhance")
-
-
-def lip_track(video: Path, face_model: Path | None, weights: Path | None, kind: str = "embeddings") -> LipTrack:
-    """Lip embeddings (or, kind "rois", the mouth crops) of one video for `enhance`, made exactly as
-    `featurize --lips` made the training ones."""
-    task = ClipTask(video.stem, "", "", str(video), str(resolve_face_model(face_model)),
-                    str(weights) if weights else None, torch.get_num_threads(), embed=kind == "embeddings")
-    features = featurize_clip(task)
-    return LipTrack(features.arrays[kind], float(features.attrs["fps"]))

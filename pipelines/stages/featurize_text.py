@@ -17,7 +17,8 @@ import numpy as np
 
 from pipelines.artifacts.merge import current_artifact
 from pipelines.artifacts.shards import WHOLE, Shard
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, open_artifact
+from pipelines.artifacts.checksums import combine_checksums
+from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir
 from pipelines.data.manifest import Utterance, chosen_splits, read_manifest
 from pipelines.errors import BadInput, SkipItem

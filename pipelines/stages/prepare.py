@@ -8,18 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.checksums import combine_checksums, file_checksum
+from pipelines.artifacts.store import ArtifactStore
 from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import SAMPLE_RATE, LoadedAudio, load_audio
 from pipelines.data.layout import apply_transcript_table, discover_flat, discover_sgmse, is_sgmse_layout
 from pipelines.data.manifest import SPLITS, Utterance, write_manifest
 from pipelines.data.mixing import MixPlan, find_noise_files, mix_at_snr, plan_mixture
 from pipelines.data.splits import assign_listed_splits, assign_splits
+from pipelines.data.prepared import STAGE, PreparedSplit
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import ItemOutput, StageReport, WorkItem, run_items
 
-STAGE = "prepare"
 
 
 @dataclass
@@ -162,13 +163,14 @@ def _conversion_notice(path: str, audio: LoadedAudio) -> tuple[str, str]:
 
 def _with_audio_facts(workdir: Workdir, split: str, utterances: list[Utterance]) -> list[Utterance]:
     """Fill the manifest's measured columns from the committed artifact (works for cached items too)."""
-    with open_artifact(workdir, STAGE, split) as artifact:
+    with PreparedSplit(workdir, split) as prepared:
         for utterance in utterances:
-            group = artifact[utterance.id]
-            utterance.duration_s = round(float(group.attrs["duration_s"]), 4)
-            utterance.sample_rate = int(group.attrs["source_rate"])
-            utterance.checksum = str(group.attrs["input_checksum"])[:16]
-            if "noise_offset" in group.attrs:
-                utterance.noise_offset = int(group.attrs["noise_offset"])
-                utterance.snr_db = float(group.attrs["snr_db"])
+            entry = prepared[utterance.id]
+            facts = entry.facts
+            utterance.duration_s = round(float(facts["duration_s"]), 4)
+            utterance.sample_rate = int(facts["source_rate"])
+            utterance.checksum = entry.checksum[:16]
+            if "noise_offset" in facts:
+                utterance.noise_offset = int(facts["noise_offset"])
+                utterance.snr_db = float(facts["snr_db"])
     return utterances

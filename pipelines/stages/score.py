@@ -17,59 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.checksums import combine_checksums, file_checksum
+from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
 from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, audio_kinds, load_audio
 from pipelines.data.manifest import distinct_ids, read_manifest, safe_id
-from pipelines.errors import BadInput, SkipItem
-from pipelines.dnsmos import DNSMOS_METRICS, dnsmos
-from pipelines.metrics import METRICS, intrusive_metrics
+from pipelines.data.prepared import PreparedSplit
+from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
+from pipelines.scoring import ALL_METRICS, Measures, measure
 from pipelines.stages.runner import ItemOutput, StageReport, WorkItem, run_items
 
 STAGE = "score"
-
-
-ALL_METRICS = (*METRICS, *DNSMOS_METRICS)
-
-
-@dataclass(frozen=True)
-class Measures:
-    """Which scores to compute: the intrusive metrics need a clean reference, DNSMOS needs none."""
-
-    intrusive: bool = True
-    dnsmos: bool = False
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (METRICS if self.intrusive else ()) + (DNSMOS_METRICS if self.dnsmos else ())
-
-
-def measure(label: str, estimate: np.ndarray, clean: np.ndarray | None, measures: Measures,
-            trim: bool = False) -> dict[str, float]:
-    """The chosen scores of one 16 kHz estimate; `SkipItem` when it cannot be scored (silence)."""
-    scores = {}
-    if measures.intrusive:
-        if clean is None:
-            raise BadInput(f"{label}: no clean reference with this name")
-        scores.update(intrusive_metrics(*_aligned(label, clean, estimate, trim), SAMPLE_RATE))
-    if measures.dnsmos:
-        scores.update(dnsmos(estimate))
-    return scores
-
-
-def measure_signals(label: str, signals: dict[str, np.ndarray], clean: np.ndarray | None) -> dict[str, dict]:
-    """DNSMOS of each signal (16 kHz), and its intrusive metrics against `clean` when there is one; a signal that
-    cannot be scored (silence) gets no scores rather than stopping the others."""
-    scored = {}
-    for name, samples in signals.items():
-        try:
-            scored[name] = measure(f"{label} ({name})", samples, clean, Measures(clean is not None, True), trim=True)
-        except SkipItem:
-            scored[name] = {}
-    if clean is not None:
-        scored["clean"] = measure(f"{label} (clean)", clean, None, Measures(False, True)) if np.any(clean) else {}
-    return scored
 
 
 @dataclass
@@ -118,11 +77,10 @@ def score_workdir(workdir: Workdir, split: str, enhanced_dir: Path | None, repor
         raise BadInput(f"split '{split}' of {workdir.root} has no utterances")
     estimates = _audio_files(enhanced_dir, "--enhanced") if enhanced_dir else {}
     items = []
-    with open_artifact(workdir, "prepare", split) as prepared:
+    with PreparedSplit(workdir, split) as prepared:
         for utterance in utterances:
-            group = prepared[utterance.id]
-            clean, noisy = group["clean"][()], group["noisy"][()]
-            origin = str(group.attrs["input_checksum"])
+            entry = prepared[utterance.id]
+            clean, noisy, origin = entry.clean, entry.noisy, entry.checksum
             if enhanced_dir is None:
                 estimate, estimate_sum = noisy, origin
             elif utterance.id in estimates:
@@ -168,16 +126,6 @@ def _score_one(task) -> ItemOutput:
 
 def _samples(source) -> np.ndarray:
     return source if isinstance(source, np.ndarray) else load_audio(Path(source)).samples
-
-
-def _aligned(label: str, clean: np.ndarray, other: np.ndarray, trim: bool) -> tuple[np.ndarray, np.ndarray]:
-    if len(clean) != len(other):
-        if not trim:
-            raise BadInput(f"{label}: clean and estimate lengths differ ({len(clean)} vs {len(other)} samples at "
-                           f"{SAMPLE_RATE} Hz); pass --trim to score the common part")
-        n = min(len(clean), len(other))
-        clean, other = clean[:n], other[:n]
-    return clean, other
 
 
 SCORE_COLUMNS = [*ALL_METRICS, *(f"noisy_{m}" for m in ALL_METRICS), *(f"delta_{m}" for m in ALL_METRICS)]

@@ -21,17 +21,17 @@ import numpy as np
 import torch
 
 from pipelines.artifacts.workdir import Workdir
-from pipelines.enhancer import MODALITIES, EnhancerConfig, SpeechEnhancer, count_parameters
+from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, count_parameters
 from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.text.features import TextFeatureSet, load_text_features
-from pipelines.artifacts.store import file_checksum
+from pipelines.artifacts.checksums import file_checksum
 from pipelines.models.lip_resnet import EMBEDDING_DIM, LipResNet, initial_encoder
-from pipelines.stages.featurize_lips import UNTRAINED, roi_normalisation
-from pipelines.video.lip_features import LipFeatureSet, load_lip_features
+from pipelines.video.clip_features import UNTRAINED
+from pipelines.video.lip_features import LipFeatureSet, load_lip_features, roi_normalisation
 from pipelines.training import distributed
-from pipelines.training.checkpoint import TrainingState, read_checkpoint
+from pipelines.checkpoints import TrainingState, read_checkpoint
 from pipelines.training.data import WaveformPairs
 from pipelines.training.init_from import initial_config, load_initial_weights
 from pipelines.training.loop import LoopOptions, Trainer
@@ -68,12 +68,6 @@ def run_folder(workdir: Workdir, options: TrainOptions) -> Path:
 
 
 def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainResult:
-    if options.model.modality not in MODALITIES:
-        raise BadInput(f"--modality must be one of {', '.join(MODALITIES)}, got {options.model.modality!r}")
-    if options.model.modality == "avl" and options.model.fusion == "none":
-        raise BadInput("--modality avl adds the text branch: give --fusion ot or --fusion mhca")
-    if options.model.modality == "av" and options.model.fusion != "none":
-        raise BadInput(f"lips and text together are --modality avl (with --fusion {options.model.fusion})")
     if not any(v is not None for v in (options.loop.max_steps, options.loop.max_epochs, options.loop.max_time)):
         raise BadInput("give a stopping rule: --max-steps, --max-epochs and/or --max-time")
     with distributed.process_group(resolve_device(options.device)) as device:

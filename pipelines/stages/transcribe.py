@@ -20,11 +20,13 @@ import h5py
 import numpy as np
 
 from pipelines.artifacts.shards import WHOLE, Shard
-from pipelines.artifacts.store import ArtifactStore, combine_checksums, file_checksum, open_artifact
+from pipelines.artifacts.checksums import combine_checksums, file_checksum
+from pipelines.artifacts.store import ArtifactStore
 from pipelines.artifacts.workdir import Workdir
 from pipelines.audio_io import load_audio
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import Utterance, chosen_splits, read_manifest
+from pipelines.data.prepared import PreparedSplit
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import StageReport, committing, uncached
@@ -153,7 +155,7 @@ def transcribe_workdir(workdir: Workdir, splits: list[str] | None, transcriber: 
     for split in chosen_splits(utterances, splits):
         store = ArtifactStore(workdir, STAGE, split, transcriber.config, force=force, shard=shard)
         report = StageReport(STAGE, split)
-        with open_artifact(workdir, "prepare", split) as prepared:
+        with PreparedSplit(workdir, split) as prepared:
             clips = [_prepared_clip(prepared, u, transcriber.language) for u in utterances
                      if u.split == split and shard.owns(u.id)]
             transcriber.run(store, clips, report)
@@ -165,16 +167,13 @@ def transcribe_workdir(workdir: Workdir, splits: list[str] | None, transcriber: 
     return result
 
 
-def _prepared_clip(prepared: h5py.File, utterance: Utterance, fallback_language: str) -> Clip:
+def _prepared_clip(prepared: PreparedSplit, utterance: Utterance, fallback_language: str) -> Clip:
     """The manifest's language wins over --language (which fills in for utterances without one)."""
-    if utterance.id not in prepared:
-        raise BadInput(f"utterance '{utterance.id}' is in the manifest but not in {prepared.filename}: "
-                       f"rerun `cmkt prepare`")
-    group = prepared[utterance.id]
+    entry = prepared[utterance.id]
     language = utterance.language or fallback_language
     given = utterance.transcript.strip() if utterance.transcript_source == "given" else ""
-    checksum = combine_checksums(str(group.attrs["input_checksum"]), language, given or None)
-    return Clip(utterance.id, checksum, language, given, lambda: group["clean"][()])
+    checksum = combine_checksums(entry.checksum, language, given or None)
+    return Clip(utterance.id, checksum, language, given, lambda: entry.clean)
 
 
 def transcribe_files(workdir: Workdir, inputs: Path, transcriber: Transcriber, force: bool,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipelines.artifacts.store import combine_checksums, file_checksum
+from pipelines.artifacts.checksums import combine_checksums, file_checksum
 from pipelines.errors import BadInput
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
-from pipelines.artifacts.store import file_checksum
+from pipelines.artifacts.checksums import file_checksum
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.errors import BadInput
 

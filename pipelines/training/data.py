@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from pipelines.artifacts.store import open_artifact
 from pipelines.artifacts.workdir import Workdir
+from pipelines.data.prepared import PreparedSplit
 from pipelines.errors import BadInput
 
 
@@ -18,10 +18,11 @@ class WaveformPairs:
     """All (clean, noisy) pairs of a split, held in memory (the corpora this runs on fit easily)."""
 
     def __init__(self, workdir: Workdir, split: str):
-        with open_artifact(workdir, "prepare", split) as artifact:
-            self.ids = sorted(artifact)
-            self.clean = [torch.from_numpy(artifact[uid]["clean"][()]) for uid in self.ids]
-            self.noisy = [torch.from_numpy(artifact[uid]["noisy"][()]) for uid in self.ids]
+        with PreparedSplit(workdir, split) as prepared:
+            entries = list(prepared)
+            self.ids = [entry.uid for entry in entries]
+            self.clean = [torch.from_numpy(entry.clean) for entry in entries]
+            self.noisy = [torch.from_numpy(entry.noisy) for entry in entries]
         if not self.ids:
             raise BadInput(f"split '{split}' of {workdir.root} has no utterances to train on")
 

@@ -18,9 +18,9 @@ from torch import Tensor
 
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_training_only
 from pipelines.errors import BadInput
-from pipelines.training.checkpoint import read_model
+from pipelines.checkpoints import read_model
 
-AUDIO_FIELDS = ("backbone", "preset", "n_fft", "hop_length", "alpha", "beta", "sde", "sigma_min", "sigma_max", "eta",
+AUDIO_FIELDS = ("backbone", "preset", "n_fft", "hop_length", "spec_exponent", "spec_factor", "sde", "sigma_min", "sigma_max", "eta",
                 "t_eps", "score_parametrisation", "denoiser_output", "score_condition", "network", "centered",
                 "denoiser_time", "pad_multiple")
 ADDED_BRANCHES = ("level_modules.", "bottleneck_modules.", "lip_encoder.")  # where MODEL may lack weights

@@ -28,8 +28,9 @@ from pipelines.metrics import si_sdr
 from pipelines.reporting import Reporter
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.text.features import TextFeatureSet
-from pipelines.video.lip_features import LipFeatureSet, video_context
-from pipelines.training.checkpoint import TrainingState, save_checkpoint
+from pipelines.video.lip_features import LipFeatureSet
+from pipelines.video.lip_track import video_context
+from pipelines.checkpoints import TrainingState, save_checkpoint
 from pipelines.training import distributed
 from pipelines.training.data import WaveformPairs, random_crops
 from pipelines.training.ema import EMA

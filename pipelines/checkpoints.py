@@ -140,7 +140,9 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
     payload = read_model(path)
     try:
         model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), with_aligner=False)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:  # e.g. an unknown preset or modality
+    except BadInput as err:  # a name the registries do not know, e.g. an unknown preset or modality
+        raise BadInput(f"{path}: its model config cannot be built ({err})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise BadInput(f"{path}: its model config cannot be built ({type(err).__name__}: {err})") from None
     try:
         weights = {k: v for k, v in payload["weights"].items() if not is_training_only(k)}

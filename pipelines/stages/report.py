@@ -24,7 +24,7 @@ from pipelines.report.page import render_page
 from pipelines.report.sources import Audio, Comparison
 from pipelines.reporting import Reporter
 from pipelines.stages.runner import WorkItem, outcomes
-from pipelines.stages.score import ALL_METRICS
+from pipelines.scoring import ALL_METRICS
 
 
 @dataclass(frozen=True)
