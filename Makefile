@@ -14,7 +14,7 @@ DEMO_DEFAULT ?= work/demo-default
 CORPUS ?= work/corpus
 DEFAULT_OUTPUT := enhanced/cmkt-a-small-debian-predictive
 
-.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default corpus train-default clean
+.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default probe corpus train-default clean
 
 install: $(VENV)/.installed
 
@@ -55,6 +55,10 @@ bench: install
 	$(PY) -m bench.speed --out bench/results/speed.json
 	$(PY) -m bench.stages --data $(DATA) --out bench/results/stages.json
 	$(PY) -m bench.lips_throughput --data $(DATA) --jobs 1,2 --out bench/results/lips.json
+
+# 33 bad inputs, faults and hostile files against the CLI, counted by class (docs/results.md, "Reliability probe")
+probe: install
+	$(PY) -m bench.reliability_probe --out bench/results/reliability-probe.json
 
 bench-quick: install
 	$(PY) -m bench.speed --quick --out bench/results/speed-quick.json
