@@ -52,6 +52,7 @@ def roi_normalisation(workdir: Workdir) -> tuple[float, float]:
             total_sq += float(group.attrs["roi_sum_sq"])
             count += group["rois"].size
     if not count:
-        raise BadInput(f"no mouth crops in the train split of {workdir.root}: run `cmkt featurize --lips`")
+        raise BadInput(f"no mouth crops in the train split of {workdir.root}: no train utterance has a video with a "
+                       f"face that `cmkt featurize --lips` could crop (audio-only training, --modality a, needs none)")
     mean = total / count
     return mean, float(np.sqrt(max(total_sq / count - mean ** 2, 0.0)))
