@@ -86,7 +86,7 @@ def exit_codes(reporter: Reporter, log_paths: list[Path], workdir: Path | None =
     except (typer.Exit, typer.Abort):
         raise
     except Exception as err:  # anything else is our bug: short message here, traceback in the log
-        if (full := no_space_left(err, getattr(err, "filename", None) or workdir)) is not None:
+        if (full := no_space_left(err, workdir)) is not None:
             log.error("%s", full, exc_info=err)
             reporter.console.print(f"[red]error:[/] {escape(str(full))}")
             raise typer.Exit(full.exit_code) from None

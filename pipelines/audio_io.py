@@ -17,7 +17,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from pipelines.errors import BadInput, no_space_left
+from pipelines.atomic import replaced_atomically
+from pipelines.errors import BadInput
 
 SAMPLE_RATE = 16_000
 SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg"}  # libsndfile's own formats: one it cannot read is a broken file
@@ -80,19 +81,10 @@ def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE)
     """Write float audio as 32-bit float WAV (no clipping or requantisation of model output), atomically: a
     temporary file renamed into place, so a full disk or a kill never leaves a partial file under the real name.
     Encoded in memory first: Python's own write reports a full disk as such, libsndfile only as "System error"."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     encoded = io.BytesIO()
     sf.write(encoded, np.asarray(samples, dtype=np.float32), sample_rate, subtype="FLOAT", format="WAV")
-    partial = path.with_name(f".{path.name}.partial")
-    try:
+    with replaced_atomically(path, path.with_name(f".{path.name}.partial")) as partial:
         partial.write_bytes(encoded.getbuffer())
-        partial.replace(path)
-    except OSError as err:
-        if (full := no_space_left(err, path.parent)) is not None:
-            raise full from err
-        raise
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int]:

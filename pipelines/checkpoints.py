@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from pipelines import __version__
+from pipelines.atomic import replaced_atomically
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_training_only
 from pipelines.errors import BadInput
 from pipelines.interop.importer import import_lightning, is_lightning
@@ -54,9 +55,8 @@ def save_checkpoint(path: Path, model: SpeechEnhancer, ema_model: SpeechEnhancer
         "generator": generator.get_state(),
         "extra": extra,
     }
-    temporary = path.with_suffix(".tmp")
-    torch.save(payload, temporary)
-    temporary.replace(path)
+    with replaced_atomically(path, path.with_suffix(".tmp")) as temporary:
+        torch.save(payload, temporary)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -110,11 +110,9 @@ def _float32(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _write_model(out: Path, config: dict[str, Any], weights: dict[str, torch.Tensor], card: dict[str, Any]) -> int:
     """Atomically, like checkpoints; returns the file's size."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(out.name + ".tmp")
-    torch.save({"format": MODEL_FORMAT, "cmkt_version": __version__, "config": config, "weights": weights,
-                "card": card}, temporary)
-    temporary.replace(out)
+    with replaced_atomically(out, out.with_name(out.name + ".tmp")) as temporary:
+        torch.save({"format": MODEL_FORMAT, "cmkt_version": __version__, "config": config, "weights": weights,
+                    "card": card}, temporary)
     return out.stat().st_size
 
 

@@ -41,10 +41,10 @@ class Interrupted(CmktError):
 
 def no_space_left(err: BaseException, where: object = None) -> BadInput | None:
     """A full disk as the user should hear of it (libraries report it as OSError errno 28, or only in the text of
-    their own error), naming `where` (or the file in the error); None for any other failure. Writers are atomic, so
+    their own error), naming the file in the error, else `where`; None for any other failure. Writers are atomic, so
     nothing partial was left behind."""
     if not (getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err)):
         return None
-    where = where or getattr(err, "filename", None)
+    where = getattr(err, "filename", None) or where
     return BadInput(f"no space left on {'the device of ' + str(where) if where else 'the device'}: free some space "
                     f"and rerun (finished work is kept)")
