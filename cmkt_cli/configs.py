@@ -46,7 +46,8 @@ def train_options(*, modality, preset, batch_size, lr, max_steps, max_epochs, ma
                    hop_length, validate_every, val_steps, resume, run_name, force,
                    parametrisation="noise", fusion="none", misalign_shift=0.0, align_weight=None,
                    adapter_beta=0.1, lip_encoder="frozen", lip_weights=None, grad_accum=1, val_sampler="pc",
-                   val_utterances=4, denoiser_output="direct", lr_decay_steps=0, init_from=None) -> TrainOptions:
+                   val_utterances=4, denoiser_output="direct", lr_decay_steps=0, init_from=None, omega=0.5,
+                   magnitude_weight=0.0, select_by="pesq") -> TrainOptions:
     if lr_decay_steps and (max_steps is None or lr_decay_steps > max_steps):
         raise BadInput("--lr-decay-steps needs --max-steps at least as large (the decay ends there)")
     if lip_encoder not in ("frozen", "finetune"):
@@ -58,12 +59,13 @@ def train_options(*, modality, preset, batch_size, lr, max_steps, max_epochs, ma
         model=EnhancerConfig(preset=preset, hop_length=hop_length, modality=modality,
                              score_parametrisation=parametrisation, denoiser_output=denoiser_output,
                              fusion=fusion, align_weight=align_weight,
-                             adapter_beta=adapter_beta, lip_finetune=lip_encoder == "finetune"),
+                             adapter_beta=adapter_beta, lip_finetune=lip_encoder == "finetune", omega=omega,
+                             denoiser_magnitude_weight=magnitude_weight),
         loop=LoopOptions(batch_size=batch_size, learning_rate=lr, crop_frames=crop_frames, max_steps=max_steps, max_epochs=max_epochs,
                          max_time=parse_duration(max_time), validate_every=validate_every,
                          validation_sampling=SamplingOptions(val_sampler, val_steps, "ald", 0.5),
                          validation_utterances=val_utterances, lr_decay_steps=lr_decay_steps, seed=seed,
-                         misalign_shift=misalign_shift, grad_accum=grad_accum),
+                         misalign_shift=misalign_shift, grad_accum=grad_accum, select_by=select_by),
         run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights, init_from=init_from)
 
 

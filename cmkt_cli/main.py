@@ -18,7 +18,7 @@ from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, BATCH, CHUNK, CKPT, CO
                               MODALITY, NOISE, PARAMETRISATION, PRECISION, PRESET, QUIET, RESUME, RUN_NAME, SAMPLER,
                               SEED, SNR, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY, STEP_RULE,
                               STEP_RULE_HELP, STEPS, T_START, TRANSCRIPTS, VAL_SAMPLER, VAL_STEPS, VAL_UTTERANCES,
-                              VALIDATE_EVERY, WORKDIR)
+                              VALIDATE_EVERY, WORKDIR, OMEGA, MAGNITUDE_WEIGHT, SELECT_BY)
 from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from cmkt_cli.transcribe import transcribe_command
@@ -105,8 +105,9 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   lip_weights: Optional[Path] = LIP_START, grad_accum: int = GRAD_ACCUM,
                   val_sampler: str = VAL_SAMPLER, val_utterances: int = VAL_UTTERANCES,
                   denoiser_output: str = DENOISER_OUTPUT, lr_decay_steps: int = LR_DECAY,
-                  init_from: Optional[Path] = INIT_FROM, workdir: Path = WORKDIR, force: bool = FORCE,
-                  quiet: bool = QUIET) -> None:
+                  init_from: Optional[Path] = INIT_FROM, omega: float = OMEGA,
+                  magnitude_weight: float = MAGNITUDE_WEIGHT, select_by: str = SELECT_BY,
+                  workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir.
 
     Runs as it is under torchrun (one process per GPU, or several on CPUs): docs/distributed.md."""
@@ -124,7 +125,7 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
             misalign_shift=misalign_shift, align_weight=align_weight, adapter_beta=adapter_beta,
             lip_encoder=lip_encoder, lip_weights=lip_weights, grad_accum=grad_accum, val_sampler=val_sampler,
             val_utterances=val_utterances, denoiser_output=denoiser_output, lr_decay_steps=lr_decay_steps,
-            init_from=init_from)
+            init_from=init_from, omega=omega, magnitude_weight=magnitude_weight, select_by=select_by)
         result = train(place, options, reporter)
         if not follower:
             print_training(reporter.console, result)

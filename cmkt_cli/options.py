@@ -99,3 +99,11 @@ PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 (autocast of
                                                      "without bf16 units: docs/performance.md).")
 COMPILE = typer.Option(False, "--compile", help="torch.compile the two networks (falls back to eager with a "
                                                 "warning if compiling fails; not faster on CPU: docs/performance.md).")
+OMEGA = typer.Option(0.5, "--omega", min=0.0, max=1.0, help="Weight of the denoiser's loss (the score model's gets "
+                     "1 - omega). 1 trains the denoiser alone, e.g. to fine-tune a model that enhances predictively "
+                     "(--init-from); its score network is then not run and keeps its weights.")
+MAGNITUDE_WEIGHT = typer.Option(0.0, "--magnitude-weight", min=0.0, max=1.0, help="m in the denoiser's loss "
+                                "(1 - m) complex MSE + m magnitude MSE: m > 0 (CMGAN: 0.7) counters the complex MSE's "
+                                "over-suppression of weak speech (docs/model.md).")
+SELECT_BY = typer.Option("pesq", "--select-by", help="The validation score that picks best.ckpt: pesq (PESQ-WB), "
+                         "estoi or si_sdr.")

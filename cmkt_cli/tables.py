@@ -65,7 +65,7 @@ def print_training(console: Console, result: TrainResult) -> None:
     state = result.state
     best = f"{state.best_metric:.3f}" if state.best_metric != float("-inf") else "n/a (no validation split)"
     console.print(f"trained {state.step} steps ({state.epoch} epochs, {state.seconds / 60:.1f} min); "
-                  f"best validation PESQ {best}")
+                  f"best validation {result.select_by} {best}")
     console.print(f"parameters: {result.parameters / 1e6:.2f} M in training, {result.inference_parameters / 1e6:.2f} M "
                   f"at inference")
     console.print(f"checkpoints, metrics.csv and curves.png in {result.folder}")

@@ -65,7 +65,8 @@ class EnhancerConfig:
     sigma_max: float = 0.5
     eta: float = 1.5
     t_eps: float = 0.03
-    omega: float = 0.5  # weight of L_denoiser; L_score gets 1 - omega
+    omega: float = 0.5  # weight of L_denoiser; L_score gets 1 - omega (1: the denoiser alone trains)
+    denoiser_magnitude_weight: float = 0.0  # m in L_denoiser = (1 - m) complex MSE + m magnitude MSE (losses.py)
     # "noise": s = -net / std(t), the network predicts the unit-variance noise; "direct": s = net; "sgmse":
     # s = -(net / t + b) with a learnt complex bias b, SGMSE+'s and StoRM's form (their scale_by_sigma divides by t,
     # then a 1x1 layer adds its bias). Same loss, same optimum; see docs/model.md for why "noise" is the default.
@@ -118,6 +119,9 @@ class EnhancerConfig:
         check_choice("--score-condition", self.score_condition, SCORE_CONDITIONS)
         check_choice("--transfer", self.fusion, FUSIONS)
         check_choice("--modality", self.modality, MODALITIES)
+        for flag, value in (("--omega", self.omega), ("--magnitude-weight", self.denoiser_magnitude_weight)):
+            if not 0.0 <= value <= 1.0:
+                raise BadInput(f"{flag} must be between 0 and 1, got {value}")
         if self.modality == "avl" and self.fusion == "none":
             raise BadInput("--modality avl adds the text branch: give --transfer ot or --transfer mhca")
         if self.modality == "av" and self.fusion != "none":
@@ -237,12 +241,13 @@ class SpeechEnhancer(nn.Module):
         if text is not None and self.config.fusion != "none":
             context.update(text)
         y_hat = self.denoise(y, context)
-        loss_denoiser = predictive_loss(y_hat, x)
-        loss_score = denoising_score_matching_loss(lambda xt, yh, t: self.score(xt, y, yh, t, context), self.sde, x,
-                                                   y_hat.detach(), generator)
+        loss_denoiser = predictive_loss(y_hat, x, self.config.denoiser_magnitude_weight)
         omega = self.config.omega if self.denoiser is not None else 0.0  # without a denoiser L_denoiser is constant
-        losses = {"loss": omega * loss_denoiser + (1.0 - omega) * loss_score, "loss_denoiser": loss_denoiser,
-                  "loss_score": loss_score}
+        losses = {"loss": omega * loss_denoiser, "loss_denoiser": loss_denoiser}
+        if omega < 1.0:  # omega 1 fine-tunes the denoiser alone: the score network is not run at all
+            losses["loss_score"] = denoising_score_matching_loss(
+                lambda xt, yh, t: self.score(xt, y, yh, t, context), self.sde, x, y_hat.detach(), generator)
+            losses["loss"] = losses["loss"] + (1.0 - omega) * losses["loss_score"]
         if context["transfer_losses"]:
             parts = context["transfer_losses"]
             losses["loss_align"] = torch.stack([p["align"] for p in parts]).mean()

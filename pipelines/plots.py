@@ -29,7 +29,7 @@ def _pyplot():
 
 
 def plot_curves(csv_path: Path, png_path: Path, losses: list[str]) -> None:
-    """Losses (log scale) and validation PESQ / SI-SDR against steps, from a training run's metrics.csv."""
+    """Losses (log scale) and validation PESQ / ESTOI / SI-SDR against steps, from a training run's metrics.csv."""
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -40,7 +40,7 @@ def plot_curves(csv_path: Path, png_path: Path, losses: list[str]) -> None:
         points = [(int(r["step"]), float(r[name])) for r in rows if r.get(name) not in ("", None)]
         return [p[0] for p in points], [p[1] for p in points]
 
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    figure, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     for name in losses:
         steps, values = series(name)
         if steps:
@@ -49,7 +49,8 @@ def plot_curves(csv_path: Path, png_path: Path, losses: list[str]) -> None:
     axes[0].set_title("training loss")
     if axes[0].lines:
         axes[0].legend()
-    for axis, name, title in ((axes[1], "val_pesq", "validation PESQ-WB"), (axes[2], "val_si_sdr", "validation SI-SDR (dB)")):
+    for axis, name, title in ((axes[1], "val_pesq", "validation PESQ-WB"), (axes[2], "val_estoi", "validation ESTOI"),
+                              (axes[3], "val_si_sdr", "validation SI-SDR (dB)")):
         steps, values = series(name)
         axis.plot(steps, values, marker="o")
         axis.set_title(title)

@@ -139,3 +139,21 @@ def test_losses_propagate_gradients() -> None:
     predictive_loss(estimate, x0).backward()
     assert torch.allclose(estimate.grad, -2 * x0 / x0.numel())
     assert predictive_loss(x0 + 1j, x0).item() == pytest.approx(1.0)
+
+
+def test_the_magnitude_term_prefers_the_right_magnitude_to_a_hedged_one() -> None:
+    """Where the phase is unknown, the complex MSE is lower for the shrunken estimate 0 than for the right magnitude
+    at a random phase; with the magnitude term (m = 0.7) the right magnitude wins, which is why it is there."""
+    generator = torch.Generator().manual_seed(0)
+    x0 = complex_normal(torch.zeros(4, 1, 64, 64, dtype=torch.complex64), generator)
+    phase = torch.rand(x0.shape, generator=generator) * 2 * math.pi
+    right_magnitude = x0.abs() * torch.exp(1j * phase)
+    hedged = torch.zeros_like(x0)
+    assert predictive_loss(hedged, x0) < predictive_loss(right_magnitude, x0)
+    assert predictive_loss(right_magnitude, x0, 0.7) < predictive_loss(hedged, x0, 0.7)
+    assert predictive_loss(x0 * torch.exp(1j * phase), x0, 1.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert predictive_loss(right_magnitude, x0, 0.0) == predictive_loss(right_magnitude, x0)
+
+    estimate = torch.zeros_like(x0, requires_grad=True)  # |.| at exactly 0: the gradient stays finite
+    predictive_loss(estimate, torch.zeros_like(x0), 0.7).backward()
+    assert torch.isfinite(torch.view_as_real(estimate.grad)).all()

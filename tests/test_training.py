@@ -1,5 +1,7 @@
 """`cmkt train`: checkpoints and logs, refusing to overwrite, and resume == uninterrupted (deterministic on CPU)."""
 
+import csv
+
 import pytest
 import torch
 
@@ -80,3 +82,49 @@ def test_learning_rate_decays_linearly_to_a_tenth_over_the_last_steps(tmp_path):
     assert LoopOptions(learning_rate=1e-3, max_steps=1000).learning_rate_at(999) == 1e-3
     result = run_cli("train", "-w", tmp_path, "--max-time", "1h", "--lr-decay-steps", "10")
     assert result.exit_code == 2 and "--lr-decay-steps needs --max-steps" in result.output
+
+
+def test_omega_one_trains_the_denoiser_alone():
+    from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+
+    model = SpeechEnhancer(EnhancerConfig(omega=1.0, denoiser_magnitude_weight=0.7))
+    generator = torch.Generator().manual_seed(0)
+    losses = model.losses(torch.randn(2, 4096, generator=generator) * 0.1,
+                          torch.randn(2, 4096, generator=generator) * 0.1, generator)
+    assert "loss_score" not in losses and losses["loss"] == losses["loss_denoiser"]
+    losses["loss"].backward()
+    assert all(p.grad is None for p in model.score_net.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.denoiser.parameters())
+
+
+@pytest.mark.parametrize("option, value", [("--omega", "1.5"), ("--magnitude-weight", "-0.1"),
+                                           ("--select-by", "loudness")])
+def test_loss_weights_and_the_selection_score_are_checked(prepared, option, value):
+    result = run_cli("train", "-w", prepared, "--max-steps", "1", "--run-name", "bad", option, value, *FAST)
+    assert result.exit_code == 2 and option in result.output and "Traceback" not in result.output
+
+
+def test_a_denoiser_fine_tune_validates_estoi_and_keeps_the_best_by_it(prepared):
+    result = run_cli("train", "-w", prepared, "--max-steps", "2", "--run-name", "tune", "--omega", "1",
+                     "--magnitude-weight", "0.7", "--select-by", "estoi", "--val-sampler", "predictive",
+                     "--validate-every", "1", "--preset", "small", "--batch-size", "2", "--crop-frames", "16", "-q")
+    assert result.exit_code == 0, result.output
+    assert "best validation estoi" in result.output
+    with open(prepared / "train" / "tune" / "metrics.csv", newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["val_estoi"]]
+    best = torch.load(prepared / "train" / "tune" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert len(rows) == 2 and best["state"]["best_metric"] == pytest.approx(max(float(r["val_estoi"]) for r in rows),
+                                                                             abs=1e-5)
+
+
+def test_a_resumed_log_of_older_columns_is_rewritten_under_the_new_header(tmp_path):
+    from pipelines.training.log import COLUMNS, TrainingLog
+
+    (tmp_path / "metrics.csv").write_text("step,epoch,seconds,loss,val_pesq,val_si_sdr,lr\n10,0,5.0,0.5,,,0.001\n"
+                                          "20,0,9.0,,1.3,4.2,\n")
+    TrainingLog(tmp_path, resume=True).close()
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == COLUMNS and [r["step"] for r in rows] == ["10", "20"]
+    assert rows[1]["val_pesq"] == "1.3" and rows[1]["val_estoi"] == "" and rows[0]["loss"] == "0.5"

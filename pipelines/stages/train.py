@@ -55,6 +55,7 @@ class TrainResult:
     state: TrainingState
     parameters: int
     inference_parameters: int  # without the training-only text aligners
+    select_by: str = "pesq"  # the validation score best.ckpt was chosen by (state.best_metric)
 
 
 def run_folder(workdir: Workdir, options: TrainOptions) -> Path:
@@ -123,7 +124,7 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
                   f"+ score network; {inference_parameters / 1e6:.2f} M at inference) on {len(trainer.train)} "
                   f"utterances, {_where(device, options.loop)}")
     state = trainer.run(resume=payload is not None)
-    return TrainResult(folder, state, parameters, inference_parameters)
+    return TrainResult(folder, state, parameters, inference_parameters, options.loop.select_by)
 
 
 def _text_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPairs,

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
+from pipelines.atomic import replaced_atomically
 from pipelines.plots import plot_curves
 
 LOSSES = ["loss", "loss_denoiser", "loss_score", "loss_align", "loss_ot"]  # the last two only with --fusion
-COLUMNS = ["step", "epoch", "seconds", *LOSSES, "val_pesq", "val_si_sdr", "lr"]
+COLUMNS = ["step", "epoch", "seconds", *LOSSES, "val_pesq", "val_estoi", "val_si_sdr", "lr"]
 
 
 class TrainingLog:
@@ -21,7 +22,23 @@ class TrainingLog:
         if not resume or not self.csv_path.exists():
             with open(self.csv_path, "w", newline="") as f:
                 csv.writer(f).writerow(COLUMNS)
+        else:
+            self._upgrade_columns()
         self.tensorboard = SummaryWriter(log_dir=str(folder / "tensorboard"))
+
+    def _upgrade_columns(self) -> None:
+        """A run resumed from a version that logged other columns: rewrite its rows under today's header (atomically,
+        so the log of the finished steps survives a crash here)."""
+        with open(self.csv_path, newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames == COLUMNS:
+                return
+            rows = list(reader)
+        partial = self.csv_path.with_name(f".{self.csv_path.name}.partial")
+        with replaced_atomically(self.csv_path, partial) as temporary, open(temporary, "w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
 
     def write(self, **values: float) -> None:
         with open(self.csv_path, "a", newline="") as f:

@@ -2,7 +2,8 @@
 
 Stopping is by --max-steps, --max-epochs or --max-time, whichever comes first. The
 validation enhances a few validation utterances with the EMA weights and the real
-sampler, and the best checkpoint is the one with the highest validation PESQ.
+sampler (PESQ-WB, ESTOI and SI-SDR), and the best checkpoint is the one with the highest
+validation score of `select_by` (PESQ unless told: a model can gain PESQ while losing ESTOI).
 
 An optimiser step trains on batch_size x processes x grad_accum crops: `grad_accum`
 micro-batches, each a global batch of batch_size crops per process (under torchrun,
@@ -21,8 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from pesq import pesq
+from pystoi import stoi
 
 from pipelines.enhancer import SpeechEnhancer
+from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import si_sdr
 from pipelines.reporting import Reporter
@@ -36,6 +39,9 @@ from pipelines.training.data import WaveformPairs, random_crops
 from pipelines.training.ema import EMA
 from pipelines.training.log import LOSSES, TrainingLog
 from pipelines.training.text_targets import text_batch
+
+
+VALIDATION_METRICS = ("pesq", "estoi", "si_sdr")  # what validation measures (means over its utterances)
 
 
 @dataclass
@@ -56,6 +62,11 @@ class LoopOptions:
     misalign_shift: float = 0.0  # seconds; see pipelines/training/text_targets.py
     grad_accum: int = 1  # micro-batches per optimiser step
     lr_decay_steps: int = 0  # the last N steps before max_steps decay the learning rate linearly to a tenth
+    select_by: str = "pesq"  # the validation score that picks best.ckpt: one of VALIDATION_METRICS
+
+    def __post_init__(self) -> None:
+        if self.select_by not in VALIDATION_METRICS:
+            raise BadInput(f"--select-by must be one of {', '.join(VALIDATION_METRICS)}, got {self.select_by!r}")
 
     def learning_rate_at(self, step: int) -> float:
         """Constant, then (with lr_decay_steps) linear to learning_rate / 10 at max_steps: a function of the step
@@ -81,7 +92,8 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(options.seed)
         self.crop_samples = (options.crop_frames - 1) * model.config.hop_length
         self._last_validated = -1
-        self.replica = distributed.replicate(self.model, partly_unused=text is not None)  # crops without text
+        # crops without text leave the aligners without gradients; omega 1 leaves the score network without them
+        self.replica = distributed.replicate(self.model, partly_unused=text is not None or model.config.omega >= 1.0)
         self.micro_batch = options.batch_size * distributed.world_size()  # crops of a micro-batch, all ranks
         self.global_batch = self.micro_batch * options.grad_accum  # crops of an optimiser step
 
@@ -195,24 +207,27 @@ class Trainer:
     def _validate_and_save(self, log: TrainingLog | None, started: float) -> None:
         """Rank 0 validates and saves (`log` is None elsewhere); all ranks take its numbers and keep the same state."""
         self._last_validated = self.state.step
-        pesq_value, sdr_value = distributed.from_main(self.validate)
-        improved = math.isnan(pesq_value) or pesq_value > self.state.best_metric
-        if improved and not math.isnan(pesq_value):
-            self.state.best_metric = pesq_value
+        scores = distributed.from_main(self.validate)
+        value = scores[self.options.select_by]
+        improved = math.isnan(value) or value > self.state.best_metric
+        if improved and not math.isnan(value):
+            self.state.best_metric = value
         if log is None:
             return
         log.write(step=self.state.step, epoch=self.state.epoch, seconds=self.state.seconds + self._seconds(started),
-                  val_pesq=pesq_value, val_si_sdr=sdr_value)
-        if not math.isnan(pesq_value):
-            self.reporter.info(f"step {self.state.step}: validation PESQ {pesq_value:.3f}, SI-SDR {sdr_value:.2f} dB")
+                  **{f"val_{name}": score for name, score in scores.items()})
+        if not math.isnan(value):
+            self.reporter.info(f"step {self.state.step}: validation PESQ {scores['pesq']:.3f}, "
+                               f"ESTOI {scores['estoi']:.3f}, SI-SDR {scores['si_sdr']:.2f} dB")
         if improved:
             self._save("best.ckpt", started)
         self._save("last.ckpt", started)
 
-    def validate(self) -> tuple[float, float]:
-        """Mean PESQ-WB and SI-SDR of the EMA model on validation utterances spread over the split (NaN if none)."""
+    def validate(self) -> dict[str, float]:
+        """Mean PESQ-WB, ESTOI and SI-SDR of the EMA model on validation utterances spread over the split (NaN if
+        none)."""
         if self.valid is None or len(self.valid) == 0:
-            return float("nan"), float("nan")
+            return {name: float("nan") for name in VALIDATION_METRICS}
         limit = int(self.options.validation_seconds * 16_000)
         count = min(self.options.validation_utterances, len(self.valid))
         picks = [k * len(self.valid) // count for k in range(count)]  # spread over the split (ids sort by voice)
@@ -224,15 +239,16 @@ class Trainer:
         enhanced, _ = enhance_recordings(self.ema.model, noisy, self.options.validation_sampling,
                                          batch_size=count, chunk_seconds=self.options.validation_seconds,
                                          seed=self.options.seed, lips=lips)
-        pesq_values, sdr_values = [], []
+        scores: dict[str, list[float]] = defaultdict(list)
         for reference, estimate in zip(clean, enhanced):
-            sdr_values.append(si_sdr(reference, estimate))
+            scores["si_sdr"].append(si_sdr(reference, estimate))
+            scores["estoi"].append(float(stoi(reference, estimate, 16_000, extended=True)))
             try:
-                pesq_values.append(pesq(16_000, reference, estimate, "wb"))
+                scores["pesq"].append(pesq(16_000, reference, estimate, "wb"))
             except Exception:  # a speechless validation crop: leave it out of the PESQ mean
                 continue
         self.model.train()
-        return (float(np.mean(pesq_values)) if pesq_values else float("nan")), float(np.mean(sdr_values))
+        return {name: float(np.mean(scores[name])) if scores[name] else float("nan") for name in VALIDATION_METRICS}
 
     def _save(self, name: str, started: float) -> None:
         state = TrainingState(**vars(self.state))
