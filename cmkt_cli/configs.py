@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from pipelines import choices
 from pipelines.data.mixing import parse_snrs
 from pipelines.data.splits import parse_fractions
 from pipelines.devices import resolve_device
 from pipelines.enhancer import EnhancerConfig
-from pipelines.errors import BadInput
+from pipelines.errors import BadInput, check_choice
 from pipelines.inference import SamplingOptions
 from pipelines.stages.prepare import PrepareOptions
 from pipelines.stages.train import TrainOptions
@@ -50,8 +51,7 @@ def train_options(*, modality, preset, batch_size, lr, max_steps, max_epochs, ma
                    magnitude_weight=0.0, select_by="pesq") -> TrainOptions:
     if lr_decay_steps and (max_steps is None or lr_decay_steps > max_steps):
         raise BadInput("--lr-decay-steps needs --max-steps at least as large (the decay ends there)")
-    if lip_encoder not in ("frozen", "finetune"):
-        raise BadInput(f"--lip-encoder must be frozen or finetune, got {lip_encoder!r}")
+    check_choice("--lip-encoder", lip_encoder, tuple(choices.LIP_ENCODERS))
     if lip_encoder == "finetune" and modality == "a":
         raise BadInput("--lip-encoder finetune trains the visual branch: use it with --modality av or avl")
     resolve_device(device)  # a bad --device is an error now, not after the data is loaded

@@ -12,13 +12,13 @@ import typer
 
 from cmkt_cli.featurize import featurize_command
 from cmkt_cli.merge import merge_command
-from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, BATCH, CHUNK, CKPT, COMPILE, CORRECTOR, CROP, DENOISER_OUTPUT,
-                              DEVICE, ENHANCE_STEPS, FORCE, FUSION, GRAD_ACCUM, HOP, INIT_FROM, JOBS, LANGUAGE,
-                              LIP_ENCODER, LIP_START, LR, LR_DECAY, MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES,
-                              MODALITY, NOISE, PARAMETRISATION, PRECISION, PRESET, QUIET, RESUME, RUN_NAME, SAMPLER,
-                              SEED, SNR, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY, STEP_RULE,
-                              STEP_RULE_HELP, STEPS, T_START, TRANSCRIPTS, VAL_SAMPLER, VAL_STEPS, VAL_UTTERANCES,
-                              VALIDATE_EVERY, WORKDIR, OMEGA, MAGNITUDE_WEIGHT, SELECT_BY)
+from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, BATCH, CARD_SAMPLER, CARD_STEP_RULE, CHUNK, CKPT, COMPILE,
+                              CORRECTOR, CROP, DENOISER_OUTPUT, DEVICE, ENHANCE_STEPS, FORCE, FUSION, GRAD_ACCUM, HOP,
+                              INIT_FROM, JOBS, LANGUAGE, LIP_ENCODER, LIP_START, LR, LR_DECAY, MAGNITUDE_WEIGHT,
+                              MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES, MODALITY, NOISE, OMEGA, PARAMETRISATION,
+                              PRECISION, PRESET, QUIET, RESUME, RUN_NAME, SAMPLER, SEED, SELECT_BY, SNR, SNR_PC,
+                              SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY, STEPS, STEP_RULE, TRANSCRIPTS,
+                              T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS, VAL_UTTERANCES, WORKDIR)
 from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from cmkt_cli.transcribe import transcribe_command
@@ -156,12 +156,9 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
     from cmkt_cli.configs import device_name
     from pipelines.inference import SamplingOptions
     from pipelines.pretrained import default_model
-    from pipelines.speedups import PRECISIONS
     from pipelines.stages.enhance import EnhanceOptions, enhance_paths, enhance_split
 
     with stage_session(workdir, "enhance", quiet) as (place, reporter):
-        if precision not in PRECISIONS:
-            raise BadInput(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
         sampling = None if chosen is None else SamplingOptions(chosen, steps or 30, corrector, snr, t_start, step_rule)
         options = EnhanceOptions(ckpt or default_model(), sampling, batch_size, chunk_seconds, seed,
@@ -218,10 +215,8 @@ def _show(reporter, result) -> None:
 @app.command("export")
 def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint from `cmkt train`."),
                    out: Path = typer.Option(..., "--out", "-o", help="The model file to write (e.g. model.pt)."),
-                   sampler: str = typer.Option("pc", "--sampler", help="The sampler the model is meant to run "
-                                                                       "with (enhance's default for it)."),
-                   steps: int = STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
-                   step_rule: str = typer.Option("grid", "--step-rule", help=STEP_RULE_HELP),
+                   sampler: str = CARD_SAMPLER, steps: int = STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC,
+                   t_start: float = T_START, step_rule: str = CARD_STEP_RULE,
                    card: Optional[Path] = typer.Option(None, "--card", help="A JSON file of facts for the model "
                                                        "card (data, measured quality, speed)."),
                    quiet: bool = QUIET) -> None:

@@ -1,10 +1,22 @@
-"""Options shared by several commands, defined once so every command spells them the same way."""
+"""Options shared by several commands, and every option that takes a named choice, defined once so every command
+spells them the same way. A choice's help lists the names and lines of pipelines/choices.py, the names the configs
+validate against, so help and validation cannot drift apart (and the help needs no torch)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import typer
+
+from pipelines import choices
+
+
+def _choices_help(group: Mapping[str, str], lead: str = "", tail: str = ".") -> str:
+    """'LEAD a (its line), b (its line) or c (its line)TAIL' for a group of pipelines/choices.py."""
+    *others, last = [f"{name} ({line})" for name, line in group.items()]
+    return lead + (f"{', '.join(others)} or {last}" if others else last) + tail
+
 
 WORKDIR = typer.Option(Path("cmkt_work"), "--workdir", "-w", help="Where artifacts, reports and logs go.")
 FORCE = typer.Option(False, "--force", help="Recompute everything instead of reusing cached results.")
@@ -18,7 +30,7 @@ NOISE = typer.Option(None, "--noise", help="Folder of noise recordings to mix wi
 SNR = typer.Option("-5,0,5", "--snr", help="SNRs in dB to draw from when mixing, comma-separated.")
 SEED = typer.Option(0, "--seed", help="Seed for splits and mixing (same seed, same data).")
 SPLIT = typer.Option("0.8,0.1,0.1", "--split", help="Train,valid,test fractions for flat folders.")
-SPLIT_BY = typer.Option("speaker", "--split-by", help="'speaker' (no speaker in two splits) or 'file'.")
+SPLIT_BY = typer.Option("speaker", "--split-by", help=_choices_help(choices.SPLIT_UNITS))
 SPEAKER_SPLITS = typer.Option(None, "--speaker-splits", help="TSV (speaker, split) naming each speaker's split: "
                               "hold out chosen voices instead of a random speaker split.")
 SPEAKER_REGEX = typer.Option(None, "--speaker-regex",
@@ -27,15 +39,11 @@ SPEAKER_REGEX = typer.Option(None, "--speaker-regex",
 TRANSCRIPTS = typer.Option(None, "--transcripts", help="TSV with columns path, language, transcript.")
 LANGUAGE = typer.Option("", "--language", help="Language code for utterances without one (e.g. en, zh).")
 MIXES = typer.Option(1, "--mixes-per-file", min=1, help="Noisy mixtures made from each clean file (flat folders).")
-MODALITY = typer.Option("a", "--modality", help="What the model sees: a (audio), av (+ lips: needs `featurize --lips`) "
-                                                "or avl (+ lips, and learns from text: also give --transfer ot|mhca).")
-PRESET = typer.Option("small", "--preset", help="Network size: 'small' (CPU, ~5 M parameters per network) or "
-                                               "'paper' (the SGMSE NCSN++, ~65.6 M).")
+MODALITY = typer.Option("a", "--modality", help=_choices_help(choices.MODALITIES, "What the model sees: "))
+PRESET = typer.Option("small", "--preset", help=_choices_help(choices.PRESETS, "Network size: "))
 BATCH = typer.Option(8, "--batch-size", min=1, help="Training crops per step.")
 PARAMETRISATION = typer.Option("noise", "--score-parametrisation",
-                               help="noise: the score network predicts the noise, s = -net/std(t) (default); "
-                                    "direct: s = net; sgmse: s = -(net/t + b) with a learnt bias b, the form of "
-                                    "SGMSE+ and StoRM.")
+                               help=_choices_help(choices.SCORE_PARAMETRISATIONS, "What the score network outputs: "))
 LR = typer.Option(1e-4, "--lr", help="Adam learning rate (paper: 1e-4; short CPU runs learn faster with ~1e-3).")
 MAX_STEPS = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimiser steps (in total).")
 MAX_EPOCHS = typer.Option(None, "--max-epochs", min=1, help="Stop after this many passes over the training split.")
@@ -47,15 +55,15 @@ VALIDATE_EVERY = typer.Option(200, "--validate-every", min=1, help="Validate and
 VAL_STEPS = typer.Option(30, "--val-steps", min=1, help="Reverse-diffusion steps used in validation.")
 LR_DECAY = typer.Option(0, "--lr-decay-steps", min=0, help="Decay the learning rate linearly to a tenth over the "
                                                             "last N steps before --max-steps (0: constant).")
-DENOISER_OUTPUT = typer.Option("direct", "--denoiser-output", help="direct (y_hat = D(y), as StoRM), residual "
-                                                                    "(y_hat = y + D(y): starts as the identity) or "
-                                                                    "none (no denoiser, y_hat = y, as SGMSE+).")
-VAL_SAMPLER = typer.Option("pc", "--val-sampler", help="Sampler validation enhances with (best.ckpt is chosen by "
-                           "its PESQ): pc, ode or predictive (cheap; for a model meant to run predictive).")
+DENOISER_OUTPUT = typer.Option("direct", "--denoiser-output",
+                               help=_choices_help(choices.DENOISER_OUTPUTS, "The denoiser's estimate: "))
+VAL_SAMPLER = typer.Option("pc", "--val-sampler", help=_choices_help(
+    choices.SAMPLERS, "Sampler validation enhances with (best.ckpt is chosen by its PESQ): ",
+    ". predictive is cheap, for a model meant to run predictive."))
 VAL_UTTERANCES = typer.Option(4, "--val-utterances", min=1, help="Validation utterances (first 4 s of each).")
-FUSION = typer.Option("none", "--transfer", "--fusion", help="Knowledge transfer from BERT features of the "
-                      "transcripts, in training only: ot (optimal transport), mhca (cross-attention) or none. Needs "
-                      "`cmkt featurize --text`; enhancement never uses text. (--fusion: its former name.)")
+FUSION = typer.Option("none", "--transfer", "--fusion", help=_choices_help(
+    choices.FUSIONS, "Knowledge transfer from BERT features of the transcripts, in training only: ",
+    ". Needs `cmkt featurize --text`; enhancement never uses text. (--fusion: its former name.)"))
 MISALIGN = typer.Option(0.0, "--misalign-shift", min=0.0,
                         help="Seconds: shift the window of text targets of each crop by a random offset in "
                              "[-s, s] (the misalignment strategy; 0 = off).")
@@ -64,8 +72,7 @@ ALIGN_WEIGHT = typer.Option(None, "--transfer-weight", "--align-weight", min=0.0
                                  "0.01 for ot; --align-weight: its former name).")
 ADAPTER_BETA = typer.Option(0.1, "--adapter-scale", "--adapter-beta", help="The adapter's beta in "
                             "H_t = H + beta FC2(FC1(H)) (--adapter-beta: its former name).")
-LIP_ENCODER = typer.Option("frozen", "--lip-encoder", help="av/avl: 'frozen' (the cached lip embeddings) or "
-                           "'finetune' (train the lip encoder with the model, from the cached mouth crops).")
+LIP_ENCODER = typer.Option("frozen", "--lip-encoder", help=_choices_help(choices.LIP_ENCODERS, "av/avl: "))
 LIP_START = typer.Option(None, "--lip-weights", help="With --lip-encoder finetune: LRW weights to start from "
                          "(default: the untrained encoder).")
 GRAD_ACCUM = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimiser step: a step trains on "
@@ -80,23 +87,22 @@ CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.c
                                           "from `cmkt export` or `cmkt import-checkpoint`, or an SGMSE+ or StoRM "
                                           "checkpoint as published (docs/interop.md; default: the bundled model, "
                                           "docs/pretrained.md).")
-SAMPLER = typer.Option(None, "--sampler", help="pc (predictor-corrector reverse diffusion), ode (deterministic "
-                                               "probability-flow ODE, Heun: 2 x steps - 1 score evaluations) or "
-                                               "predictive (the denoiser alone: one network evaluation). Default: "
-                                               "the one the model card names (a checkpoint: pc).")
+SAMPLER = typer.Option(None, "--sampler", help=_choices_help(
+    choices.SAMPLERS, tail=". Default: the one the model card names (a checkpoint: pc)."))
+CARD_SAMPLER = typer.Option("pc", "--sampler", help=_choices_help(  # export: the one the model card names
+    choices.SAMPLERS, "The sampler the model is meant to run with (enhance's default for it): "))
 T_START = typer.Option(1.0, "--t-start", min=0.04, max=1.0, help="pc/ode: start the reverse process at this time "
                                                                 "(1 = T) from the denoiser's estimate.")
 STEPS = typer.Option(30, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations with ald).")
 ENHANCE_STEPS = typer.Option(None, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations "
                                                           "with ald; default 30; alone it means --sampler pc).")
-CORRECTOR = typer.Option("ald", "--corrector", help="ald (annealed Langevin dynamics) or none.")
-STEP_RULE_HELP = ("pc's predictor steps: grid (the grid spacing every step, cmkt's), t_eps (the spacing, then a last "
-                  "step of t_eps to 0: SGMSE+) or 1/N (StoRM, SGMSE+ before mid-2024).")
+CORRECTOR = typer.Option("ald", "--corrector", help=_choices_help(choices.CORRECTORS, "pc's corrector: "))
+STEP_RULE_HELP = _choices_help(choices.STEP_RULES, "pc's predictor steps: ")
 STEP_RULE = typer.Option(None, "--step-rule", help=STEP_RULE_HELP + " Default: the model card's (grid without one).")
+CARD_STEP_RULE = typer.Option("grid", "--step-rule", help=STEP_RULE_HELP)  # export: the one the model card names
 SNR_PC = typer.Option(0.5, "--snr", help="Corrector signal-to-noise ratio.")
 CHUNK = typer.Option(8.0, "--chunk-seconds", min=0.5, help="Longer inputs are enhanced in overlapping chunks.")
-PRECISION = typer.Option("fp32", "--precision", help="fp32, or bf16 (autocast of the networks; slower on CPUs "
-                                                     "without bf16 units: docs/performance.md).")
+PRECISION = typer.Option("fp32", "--precision", help=_choices_help(choices.PRECISIONS))
 COMPILE = typer.Option(False, "--compile", help="torch.compile the two networks (falls back to eager with a "
                                                 "warning if compiling fails; not faster on CPU: docs/performance.md).")
 OMEGA = typer.Option(0.5, "--omega", min=0.0, max=1.0, help="Weight of the denoiser's loss (the score model's gets "
@@ -105,5 +111,5 @@ OMEGA = typer.Option(0.5, "--omega", min=0.0, max=1.0, help="Weight of the denoi
 MAGNITUDE_WEIGHT = typer.Option(0.0, "--magnitude-weight", min=0.0, max=1.0, help="m in the denoiser's loss "
                                 "(1 - m) complex MSE + m magnitude MSE: m > 0 (CMGAN: 0.7) counters the complex MSE's "
                                 "over-suppression of weak speech (docs/model.md).")
-SELECT_BY = typer.Option("pesq", "--select-by", help="The validation score that picks best.ckpt: pesq (PESQ-WB), "
-                         "estoi or si_sdr.")
+SELECT_BY = typer.Option("pesq", "--select-by", help=_choices_help(choices.VALIDATION_METRICS, "The validation "
+                         "score that picks best.ckpt: "))

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pipelines import choices
 from pipelines.diffusion.losses import denoising_score_matching_loss, predictive_loss
 from pipelines.diffusion.sampling import build_sampler
 from pipelines.diffusion.sde import SDES, build_sde, per_item
@@ -41,11 +42,11 @@ from pipelines.video.lip_track import LipTrack
 from pipelines.spectral import SpecTransform, crop_frames, pad_frames
 
 
-FUSIONS = ("none", "ot", "mhca")
-DENOISER_OUTPUTS = ("direct", "residual", "none")
-SCORE_PARAMETRISATIONS = ("noise", "direct", "sgmse")
-SCORE_CONDITIONS = ("denoised", "both")
-MODALITIES = ("a", "av", "avl")  # audio; + lips; + lips and text (the text only in training)
+FUSIONS = tuple(choices.FUSIONS)
+DENOISER_OUTPUTS = tuple(choices.DENOISER_OUTPUTS)
+SCORE_PARAMETRISATIONS = tuple(choices.SCORE_PARAMETRISATIONS)
+SCORE_CONDITIONS = tuple(choices.SCORE_CONDITIONS)
+MODALITIES = tuple(choices.MODALITIES)
 ALIGN_WEIGHTS = {"none": 0.0, "ot": 0.01, "mhca": 0.2}
 LEGACY_NAMES = {"alpha": "spec_exponent", "beta": "spec_factor"}  # config keys of checkpoints before the rename
 

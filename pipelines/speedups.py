@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import torch
 
+from pipelines import choices
 from pipelines.enhancer import SpeechEnhancer
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = tuple(choices.PRECISIONS)
 
 
 def autocast(device: torch.device, precision: str) -> torch.autocast:

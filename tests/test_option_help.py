@@ -1,27 +1,71 @@
-"""The CLI's help names every choice the registries hold: the option definitions stay torch-free (so `--help` is
-instant) and cannot import the registries, so this test is what keeps the two from drifting apart."""
+"""pipelines/choices.py is the one list of names: the implementations match it in both directions, a registry
+refuses a name it does not declare, and the CLI's help (torch-free, so it cannot ask the registries) shows every
+declared name with its line."""
 
 import pytest
 
 from cmkt_cli import options
+from pipelines import choices
 from pipelines.diffusion.sampling import CORRECTORS, SAMPLERS, STEP_RULES
-from pipelines.enhancer import DENOISER_OUTPUTS, FUSIONS, MODALITIES, SCORE_PARAMETRISATIONS
-from pipelines.models.ncsnpp import PRESETS
+from pipelines.diffusion.sde import SDES
+from pipelines.enhancer import DENOISER_OUTPUTS, FUSIONS, MODALITIES, SCORE_CONDITIONS, SCORE_PARAMETRISATIONS
+from pipelines.models import BACKBONES, NCSNPP_PRESETS
+from pipelines.models.cross_modal_transfer import ALIGNERS
 from pipelines.speedups import PRECISIONS
 
+IMPLEMENTED = {  # what the library builds or checks, by group of pipelines/choices.py
+    "BACKBONES": BACKBONES.names(),
+    "PRESETS": NCSNPP_PRESETS,
+    "SDES": SDES.names(),
+    "SAMPLERS": SAMPLERS.names(),
+    "CORRECTORS": CORRECTORS,
+    "STEP_RULES": STEP_RULES,
+    "MODALITIES": MODALITIES,
+    "ALIGNERS": ALIGNERS.names(),
+    "FUSIONS": FUSIONS,
+    "DENOISER_OUTPUTS": DENOISER_OUTPUTS,
+    "SCORE_PARAMETRISATIONS": SCORE_PARAMETRISATIONS,
+    "SCORE_CONDITIONS": SCORE_CONDITIONS,
+    "PRECISIONS": PRECISIONS,
+}
 
-@pytest.mark.parametrize("option, names", [
-    (options.SAMPLER, SAMPLERS.names()),
-    (options.VAL_SAMPLER, SAMPLERS.names()),
-    (options.CORRECTOR, CORRECTORS),
-    (options.STEP_RULE, STEP_RULES),
-    (options.PRESET, PRESETS),
-    (options.MODALITY, MODALITIES),
-    (options.FUSION, FUSIONS),
-    (options.DENOISER_OUTPUT, DENOISER_OUTPUTS),
-    (options.PARAMETRISATION, SCORE_PARAMETRISATIONS),
-    (options.PRECISION, PRECISIONS),
-], ids=lambda value: getattr(value, "param_decls", [None])[0] if hasattr(value, "param_decls") else None)
-def test_every_registered_choice_is_in_the_help(option, names):
-    missing = [name for name in names if f"{name}" not in option.help]
-    assert not missing, f"{option.param_decls[0]}: help does not mention {missing}: {option.help!r}"
+
+@pytest.mark.parametrize("group", IMPLEMENTED)
+def test_every_declared_name_is_implemented_and_no_other(group):
+    declared = getattr(choices, group)
+    assert set(declared) == set(IMPLEMENTED[group]), f"choices.{group} and its implementation differ"
+    assert all(line.strip() for line in declared.values()), f"choices.{group}: a name without its help line"
+
+
+@pytest.mark.parametrize("registry", [BACKBONES, SDES, SAMPLERS, ALIGNERS], ids=lambda registry: registry.kind)
+def test_a_registry_refuses_an_undeclared_name(registry):
+    with pytest.raises(KeyError, match="not declared"):
+        registry.register("undeclared")(object)
+    assert "undeclared" not in registry
+
+
+@pytest.mark.parametrize("option, group", [
+    (options.SAMPLER, choices.SAMPLERS),
+    (options.VAL_SAMPLER, choices.SAMPLERS),
+    (options.CARD_SAMPLER, choices.SAMPLERS),
+    (options.CORRECTOR, choices.CORRECTORS),
+    (options.STEP_RULE, choices.STEP_RULES),
+    (options.CARD_STEP_RULE, choices.STEP_RULES),
+    (options.PRESET, choices.PRESETS),
+    (options.MODALITY, choices.MODALITIES),
+    (options.FUSION, choices.FUSIONS),
+    (options.DENOISER_OUTPUT, choices.DENOISER_OUTPUTS),
+    (options.PARAMETRISATION, choices.SCORE_PARAMETRISATIONS),
+    (options.LIP_ENCODER, choices.LIP_ENCODERS),
+    (options.PRECISION, choices.PRECISIONS),
+    (options.SELECT_BY, choices.VALIDATION_METRICS),
+    (options.SPLIT_BY, choices.SPLIT_UNITS),
+], ids=lambda value: getattr(value, "param_decls", [None])[0])
+def test_the_help_shows_every_declared_name_with_its_line(option, group):
+    missing = [name for name, line in group.items() if f"{name} ({line})" not in option.help]
+    assert not missing, f"{option.param_decls[0]}: help does not show {missing}: {option.help!r}"
+
+
+def test_the_help_lists_a_group_as_a_sentence():
+    assert options._choices_help({"a": "x", "b": "y", "c": "z"}, "Pick: ") == "Pick: a (x), b (y) or c (z)."
+    assert options._choices_help({"a": "x"}, tail="!") == "a (x)!"

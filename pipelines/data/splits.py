@@ -7,8 +7,9 @@ import math
 import random
 from pathlib import Path
 
+from pipelines import choices
 from pipelines.data.manifest import SPLITS, Utterance
-from pipelines.errors import BadInput
+from pipelines.errors import BadInput, check_choice
 
 
 def parse_fractions(text: str) -> tuple[float, float, float]:
@@ -28,8 +29,7 @@ def assign_splits(utterances: list[Utterance], fractions: tuple[float, float, fl
     Every split with a non-zero fraction gets at least one group when there are enough
     groups, so a tiny corpus still yields a test set.
     """
-    if by not in ("speaker", "file"):
-        raise BadInput(f"--split-by must be 'speaker' or 'file', got {by!r}")
+    check_choice("--split-by", by, tuple(choices.SPLIT_UNITS))
     groups = sorted({u.speaker if by == "speaker" else u.id for u in utterances})
     random.Random(seed).shuffle(groups)
     counts = _counts(len(groups), fractions)

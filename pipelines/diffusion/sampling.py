@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from pipelines import choices
 from pipelines.diffusion.sde import SDE, complex_normal, per_item
 from pipelines.registry import Registry
 
@@ -32,9 +33,9 @@ class Sampler(Protocol):
     ) -> tuple[Tensor, int]: ...
 
 
-SAMPLERS: Registry[Sampler] = Registry("sampler")
-STEP_RULES = ("grid", "t_eps", "1/N")  # the PC predictor's step sizes (PredictorCorrectorSampler)
-CORRECTORS = ("ald", "none")  # the PC corrector: annealed Langevin dynamics, or none
+SAMPLERS: Registry[Sampler] = Registry("sampler", choices.SAMPLERS)
+STEP_RULES = tuple(choices.STEP_RULES)  # the PC predictor's step sizes (PredictorCorrectorSampler)
+CORRECTORS = tuple(choices.CORRECTORS)  # the PC corrector (PredictorCorrectorSampler)
 register_sampler = SAMPLERS.register
 
 

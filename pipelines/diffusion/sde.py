@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from pipelines import choices
 from pipelines.registry import Registry
 
 class SDE(Protocol):
@@ -47,7 +48,7 @@ class SDE(Protocol):
     def ode_drift(self, x: Tensor, y: Tensor, t: Tensor, score: Tensor) -> Tensor: ...
 
 
-SDES: Registry[SDE] = Registry("sde")
+SDES: Registry[SDE] = Registry("sde", choices.SDES)
 register_sde = SDES.register
 
 

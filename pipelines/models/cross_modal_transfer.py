@@ -20,11 +20,12 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pipelines import choices
 from pipelines.models.optimal_transport import OptimalTransportAligner
 from pipelines.models.text_cross_attention import CrossAttentionAligner
 from pipelines.registry import Registry
 
-ALIGNERS: Registry[nn.Module] = Registry("text aligner")
+ALIGNERS: Registry[nn.Module] = Registry("text aligner", choices.ALIGNERS)
 ALIGNERS.register("ot")(OptimalTransportAligner)
 ALIGNERS.register("mhca")(CrossAttentionAligner)
 ALIGNER_PREFIX = "aligner."  # state-dict keys of the training-only part

@@ -6,9 +6,10 @@ from typing import Any
 
 from torch import nn
 
+from pipelines import choices
 from pipelines.registry import Registry
 
-BACKBONES: Registry[nn.Module] = Registry("backbone")
+BACKBONES: Registry[nn.Module] = Registry("backbone", choices.BACKBONES)
 register_backbone = BACKBONES.register
 
 

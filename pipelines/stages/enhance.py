@@ -39,12 +39,12 @@ from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
 from pipelines.data.prepared import PreparedSplit
 from pipelines.enhancer import SpeechEnhancer
-from pipelines.errors import BadInput
+from pipelines.errors import BadInput, check_choice
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.pretrained import card_sampling
 from pipelines.reporting import Reporter
 from pipelines.run_card import write_run_card
-from pipelines.speedups import compile_networks
+from pipelines.speedups import PRECISIONS, compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
 from pipelines.checkpoints import load_for_inference
 from pipelines.video.clip_features import check_lip_encoder, lip_track
@@ -72,6 +72,10 @@ class EnhanceOptions:
     precision: str = "fp32"  # or "bf16" (autocast); pipelines/speedups.py
     compile: bool = False  # torch.compile the two U-Nets
     plot: bool = False  # NAME.png spectrograms beside each output
+
+    def __post_init__(self) -> None:
+        """Checked once, here: a bad --precision is one line and exit 2 before any model is loaded."""
+        check_choice("--precision", self.precision, PRECISIONS)
 
     def cache_key(self, checkpoint_checksum: str) -> dict:
         """What makes an output: the networks' precision and compilation only when not the defaults, so outputs

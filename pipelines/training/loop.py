@@ -25,7 +25,8 @@ from pesq import pesq
 from pystoi import stoi
 
 from pipelines.enhancer import SpeechEnhancer
-from pipelines.errors import BadInput
+from pipelines import choices
+from pipelines.errors import check_choice
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import si_sdr
 from pipelines.reporting import Reporter
@@ -41,7 +42,7 @@ from pipelines.training.log import LOSSES, TrainingLog
 from pipelines.training.text_targets import text_batch
 
 
-VALIDATION_METRICS = ("pesq", "estoi", "si_sdr")  # what validation measures (means over its utterances)
+VALIDATION_METRICS = tuple(choices.VALIDATION_METRICS)  # what validation measures (means over its utterances)
 
 
 @dataclass
@@ -65,8 +66,7 @@ class LoopOptions:
     select_by: str = "pesq"  # the validation score that picks best.ckpt: one of VALIDATION_METRICS
 
     def __post_init__(self) -> None:
-        if self.select_by not in VALIDATION_METRICS:
-            raise BadInput(f"--select-by must be one of {', '.join(VALIDATION_METRICS)}, got {self.select_by!r}")
+        check_choice("--select-by", self.select_by, VALIDATION_METRICS)
 
     def learning_rate_at(self, step: int) -> float:
         """Constant, then (with lr_decay_steps) linear to learning_rate / 10 at max_steps: a function of the step
