@@ -12,13 +12,14 @@ import typer
 
 from cmkt_cli.featurize import featurize_command
 from cmkt_cli.merge import merge_command
-from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, BATCH, CARD_SAMPLER, CARD_STEP_RULE, CHUNK, CKPT, COMPILE,
-                              CORRECTOR, CROP, DENOISER_OUTPUT, DEVICE, ENHANCE_STEPS, FORCE, FUSION, GRAD_ACCUM, HOP,
-                              INIT_FROM, JOBS, LANGUAGE, LIP_ENCODER, LIP_START, LR, LR_DECAY, MAGNITUDE_WEIGHT,
-                              MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES, MODALITY, NOISE, OMEGA, PARAMETRISATION,
-                              PRECISION, PRESET, QUIET, RESUME, RUN_NAME, SAMPLER, SEED, SELECT_BY, SNR, SNR_PC,
-                              SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY, STEPS, STEP_RULE, TRANSCRIPTS,
-                              T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS, VAL_UTTERANCES, WORKDIR)
+from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, ATTENUATION_LIMIT, BATCH, CARD_SAMPLER, CARD_STEP_RULE, CHUNK,
+                              CKPT, COMPILE, CORRECTOR, CROP, DENOISER_OUTPUT, DEVICE, ENHANCE_STEPS, FORCE, FUSION,
+                              GRAD_ACCUM, HOP, INIT_FROM, JOBS, LANGUAGE, LIP_ENCODER, LIP_START, LR, LR_DECAY,
+                              MAGNITUDE_WEIGHT, MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES, MODALITY, NOISE,
+                              OMEGA, PARAMETRISATION, PRECISION, PRESET, QUIET, RESUME, RUN_NAME, SAMPLER, SEED,
+                              SELECT_BY, SNR, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY, STEPS,
+                              STEP_RULE, TRANSCRIPTS, T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS, VAL_UTTERANCES,
+                              WORKDIR)
 from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from cmkt_cli.transcribe import transcribe_command
@@ -138,7 +139,8 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                                                        "(one file without it: NAME_enhanced.wav beside the input)."),
                     ckpt: Optional[Path] = CKPT, sampler: Optional[str] = SAMPLER, steps: Optional[int] = ENHANCE_STEPS,
                     corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
-                    step_rule: Optional[str] = STEP_RULE, seed: int = SEED,
+                    step_rule: Optional[str] = STEP_RULE, attenuation_limit: Optional[float] = ATTENUATION_LIMIT,
+                    seed: int = SEED,
                     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Chunks enhanced together."),
                     chunk_seconds: float = CHUNK, device: str = DEVICE,
                     video: Optional[Path] = typer.Option(None, "--video", help="For av/avl checkpoints: the speaker's "
@@ -163,7 +165,7 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
         sampling = None if chosen is None else SamplingOptions(chosen, steps or 30, corrector, snr, t_start, step_rule)
         options = EnhanceOptions(ckpt or default_model(), sampling, batch_size, chunk_seconds, seed,
                                  device_name(device), force, video, lip_weights, face_model, precision, compiled,
-                                 plot)
+                                 plot, attenuation_limit)
         if inputs is None:
             report, written = enhance_split(place, split, options, reporter)
         else:
@@ -217,6 +219,9 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
                    out: Path = typer.Option(..., "--out", "-o", help="The model file to write (e.g. model.pt)."),
                    sampler: str = CARD_SAMPLER, steps: int = STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC,
                    t_start: float = T_START, step_rule: str = CARD_STEP_RULE,
+                   attenuation_limit: Optional[float] = typer.Option(None, "--attenuation-limit", min=0.0,
+                                                                     help="dB: the attenuation limit the model "
+                                                                     "enhances with by default (none without it)."),
                    card: Optional[Path] = typer.Option(None, "--card", help="A JSON file of facts for the model "
                                                        "card (data, measured quality, speed)."),
                    quiet: bool = QUIET) -> None:
@@ -227,7 +232,7 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
 
     with command_session(quiet) as reporter:
         facts = read_card(card) if card is not None else {}
-        sampling = SamplingOptions(sampler, steps, corrector, snr, t_start, step_rule)
+        sampling = SamplingOptions(sampler, steps, corrector, snr, t_start, step_rule, attenuation_limit)
         make_folder(out.parent, "-o")
         size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")

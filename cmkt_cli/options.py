@@ -113,3 +113,7 @@ MAGNITUDE_WEIGHT = typer.Option(0.0, "--magnitude-weight", min=0.0, max=1.0, hel
                                 "over-suppression of weak speech (docs/model.md).")
 SELECT_BY = typer.Option("pesq", "--select-by", help=_choices_help(choices.VALIDATION_METRICS, "The validation "
                          "score that picks best.ckpt: "))
+ATTENUATION_LIMIT = typer.Option(None, "--attenuation-limit", min=0.0, help="dB: attenuate the noise by at most this "
+                                 "much, by mixing the noisy input back (DeepFilterNet's attenuation limit; keeps the "
+                                 "weak speech an over-suppressing model removes); inf: no limit. Default: the model "
+                                 "card's (docs/pretrained.md).")

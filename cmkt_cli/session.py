@@ -97,18 +97,20 @@ def exit_codes(reporter: Reporter, log_paths: list[Path], workdir: Path | None =
 
 
 SEED_RANGE = (0, 2**64 - 1)
+UNLIMITED_BY_INF = {"attenuation_limit"}  # float options where +inf means "no limit"
 
 
 def check_numbers() -> None:
     """Numbers of the running command's options that click accepts but nothing can use: a float option given nan or
-    inf, a --seed that is negative or wider than 64 bits (BadInput, so one line and exit 2 like any bad option)."""
+    inf (inf is "no limit" where UNLIMITED_BY_INF says so), a --seed that is negative or wider than 64 bits (BadInput, so one line and exit 2 like any bad option)."""
     context = _click_context()
     if context is None:
         return
     for param in context.command.params:
         value = context.params.get(param.name)
         flag = next((o for o in param.opts if o.startswith("--")), param.opts[0] if param.opts else param.name)
-        if isinstance(value, float) and not math.isfinite(value):
+        no_limit = param.name in UNLIMITED_BY_INF and value == math.inf
+        if isinstance(value, float) and not math.isfinite(value) and not no_limit:
             raise BadInput(f"{flag} must be a finite number, got {value}")
         if param.name == "seed" and isinstance(value, int) and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
             raise BadInput(f"{flag} must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]} (2**64 - 1), "

@@ -4,10 +4,12 @@ Each recording is scaled by its peak (as in training), cut into overlapping chun
 at most `chunk_seconds`, and the chunks of several recordings are enhanced together in
 batches of equal-length chunks. Outputs are overlap-added with linear cross-fades and
 scaled back. Memory depends on the chunk and batch sizes, not on the recording length.
+With an attenuation limit, a share of the noisy input is mixed back into each output.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
@@ -16,7 +18,7 @@ import torch
 
 from pipelines.diffusion.sampling import CORRECTORS, SAMPLERS, STEP_RULES
 from pipelines.enhancer import SpeechEnhancer
-from pipelines.errors import check_choice
+from pipelines.errors import BadInput, check_choice
 from pipelines.speedups import autocast
 from pipelines.video.lip_track import LipTrack, video_context
 
@@ -36,6 +38,10 @@ class SamplingOptions:
     # pc: the predictor's step sizes (diffusion/sampling.py STEP_RULES; "t_eps" SGMSE, "1/N" StoRM); None: the
     # model card's (pipelines/stages/enhance.py), "grid" without one
     step_rule: str | None = "grid"
+    # dB: noise is attenuated by at most this much, by mixing the noisy input back (DeepFilterNet's attenuation
+    # limit): output = enhanced + 10^(-dB/20) (noisy - enhanced). It keeps weak speech an over-suppressing model
+    # would remove. inf: no limit; None: the model card's (no limit without one).
+    attenuation_limit: float | None = None
 
     def __post_init__(self) -> None:
         """Checked once, here, against the sampler registry: a bad choice is one line and exit 2 wherever it comes
@@ -44,6 +50,15 @@ class SamplingOptions:
         check_choice("--corrector", self.corrector, CORRECTORS)
         if self.step_rule is not None:
             check_choice("--step-rule", self.step_rule, STEP_RULES)
+        if self.attenuation_limit is not None and not self.attenuation_limit >= 0:
+            raise BadInput(f"--attenuation-limit must be at least 0 dB (inf: no limit), got {self.attenuation_limit}")
+
+    @property
+    def noisy_share(self) -> float:
+        """The share of the noisy input mixed back into the output (0 without an attenuation limit)."""
+        if self.attenuation_limit is None or math.isinf(self.attenuation_limit):
+            return 0.0
+        return 10.0 ** (-self.attenuation_limit / 20.0)
 
     def sampler_kwargs(self) -> dict:
         if self.sampler == "pc":
@@ -55,21 +70,24 @@ class SamplingOptions:
 
     @property
     def tag(self) -> str:
-        """A short name for outputs: 'pc30ald', 'ode10', 'pc5ald-t0.5', 'predictive'."""
+        """A short name for outputs: 'pc30ald', 'ode10', 'pc5ald-t0.5', 'predictive', 'predictive-lim12dB'."""
+        limit = f"-lim{self.attenuation_limit:g}dB" if self.noisy_share else ""
         if self.sampler == "predictive":
-            return self.sampler
+            return self.sampler + limit
         start = "" if self.t_start == 1.0 else f"-t{self.t_start:g}"
         rule = "" if self.sampler != "pc" or self.step_rule == "grid" else f"-{STEP_RULE_TAGS[self.step_rule]}"
-        return (f"pc{self.steps}{self.corrector}" if self.sampler == "pc" else f"ode{self.steps}") + start + rule
+        return (f"pc{self.steps}{self.corrector}" if self.sampler == "pc" else f"ode{self.steps}") + start + rule + limit
 
     def to_dict(self) -> dict:
-        """The cache key's part; t_start and step_rule only when not the defaults, so outputs cached before they
-        existed stay valid."""
+        """The cache key's part; t_start, step_rule and attenuation_limit only when not the defaults, so outputs
+        cached before they existed stay valid (and a JSON card never holds inf)."""
         values = asdict(self)
         if self.t_start == 1.0:
             del values["t_start"]
         if self.step_rule == "grid":
             del values["step_rule"]
+        if not self.noisy_share:
+            del values["attenuation_limit"]
         return values
 
     @classmethod
@@ -143,9 +161,12 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
                 weights[c.recording][c.start:c.stop] += fade
             if on_batch is not None:
                 on_batch(len(batch))
-    for output, weight, scale in zip(outputs, weights, scales):
+    share = options.noisy_share
+    for output, weight, scale, recording in zip(outputs, weights, scales, recordings):
         output /= np.maximum(weight, 1e-8, out=weight)
         output *= scale
+        if share:
+            output += share * (recording - output)
     return outputs, evaluations
 
 

@@ -29,10 +29,16 @@ def recommended_sampling(card: dict) -> SamplingOptions:
     return SamplingOptions.from_dict(card["sampling"]) if "sampling" in card else SamplingOptions()
 
 
-def card_sampling(card: dict, chosen: SamplingOptions | None) -> SamplingOptions:
-    """`chosen`, or the card's sampler when none was chosen; a chosen PC sampler without a step rule takes the
-    card's, so an imported SGMSE+ or StoRM model keeps upstream's step rule with other step counts too."""
+def card_sampling(card: dict, chosen: SamplingOptions | None, attenuation_limit: float | None = None) -> SamplingOptions:
+    """`chosen`, or the card's sampler when none was chosen. What `chosen` leaves open (None) is the card's: a PC
+    sampler without a step rule takes the card's, so an imported SGMSE+ or StoRM model keeps upstream's step rule
+    with other step counts too, and any sampler takes the card's attenuation limit. `attenuation_limit`, when
+    given, overrides both (`cmkt enhance --attenuation-limit` without --sampler)."""
     recommended = recommended_sampling(card)
-    if chosen is None:
-        return recommended
-    return replace(chosen, step_rule=recommended.step_rule) if chosen.step_rule is None else chosen
+    sampling = recommended if chosen is None else chosen
+    if sampling.step_rule is None:
+        sampling = replace(sampling, step_rule=recommended.step_rule)
+    if attenuation_limit is None:
+        attenuation_limit = recommended.attenuation_limit if sampling.attenuation_limit is None else \
+            sampling.attenuation_limit
+    return replace(sampling, attenuation_limit=attenuation_limit)

@@ -261,3 +261,28 @@ def test_unknown_sampler_or_precision_is_a_one_line_error(tmp_path, checkpoint, 
     result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--ckpt", checkpoint, *option,
                      "-w", tmp_path / "w")
     assert result.exit_code == 2 and option[1] in result.output and "Traceback" not in result.output
+
+
+def test_an_attenuation_limit_mixes_the_noisy_input_back(tmp_path, checkpoint):
+    from pipelines.checkpoints import load_for_inference
+
+    model = load_for_inference(checkpoint, torch.device("cpu"))
+    noisy = [speech_like(1.0) + 0.05 * np.random.default_rng(0).standard_normal(16_000).astype(np.float32)]
+    plain = enhance_recordings(model, noisy, SamplingOptions("predictive"))[0][0]
+    limited = enhance_recordings(model, noisy, SamplingOptions("predictive", attenuation_limit=12.0))[0][0]
+    share = 10 ** (-12 / 20)
+    np.testing.assert_allclose(limited, plain + share * (noisy[0] - plain), atol=1e-6)
+    untouched = enhance_recordings(model, noisy, SamplingOptions("predictive", attenuation_limit=0.0))[0][0]
+    np.testing.assert_allclose(untouched, noisy[0], atol=1e-6)  # 0 dB: no attenuation at all
+    assert SamplingOptions("predictive", attenuation_limit=float("inf")).noisy_share == 0.0
+    assert SamplingOptions("predictive", attenuation_limit=12.0).tag == "predictive-lim12dB"
+    assert "attenuation_limit" not in SamplingOptions("pc", attenuation_limit=float("inf")).to_dict()
+
+    path = write_wav(tmp_path / "in.wav", noisy[0])
+    for value in ("inf", "12"):
+        assert run_cli("enhance", path, "-o", tmp_path / value, "--ckpt", checkpoint, "--sampler", "predictive",
+                       "--attenuation-limit", value, "-w", tmp_path / "w").exit_code == 0
+    for value in ("nan", "-3"):
+        result = run_cli("enhance", path, "-o", tmp_path / "bad", "--ckpt", checkpoint, "--attenuation-limit", value,
+                         "-w", tmp_path / "w")
+        assert result.exit_code == 2 and "Traceback" not in result.output

@@ -109,3 +109,15 @@ def test_a_folder_needs_an_output_folder_and_bad_model_files_are_one_line_errors
     assert result.exit_code == 2 and "not a readable JSON file" in result.output
     result = run_cli("export", tmp_path / "in" / "a.wav", "-o", tmp_path / "m.pt")
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_the_card_attenuation_limit_is_the_default_and_the_option_overrides_it(tmp_path, checkpoint):
+    result = run_cli("export", checkpoint, "-o", tmp_path / "model.pt", "--sampler", "predictive",
+                     "--attenuation-limit", "12")
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "model.pt"
+    assert _load_model(EnhanceOptions(model))[1].sampling == SamplingOptions("predictive", attenuation_limit=12.0)
+    chosen = _load_model(EnhanceOptions(model, SamplingOptions("pc", 5)))[1].sampling
+    assert chosen.attenuation_limit == 12.0 and chosen.steps == 5  # another sampler keeps the card's limit
+    unlimited = _load_model(EnhanceOptions(model, attenuation_limit=float("inf")))[1].sampling
+    assert unlimited.sampler == "predictive" and unlimited.noisy_share == 0.0

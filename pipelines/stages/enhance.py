@@ -72,6 +72,7 @@ class EnhanceOptions:
     precision: str = "fp32"  # or "bf16" (autocast); pipelines/speedups.py
     compile: bool = False  # torch.compile the two U-Nets
     plot: bool = False  # NAME.png spectrograms beside each output
+    attenuation_limit: float | None = None  # dB (inference.py); None: the one `sampling` or the model card gives
 
     def __post_init__(self) -> None:
         """Checked once, here: a bad --precision is one line and exit 2 before any model is loaded."""
@@ -146,7 +147,7 @@ def _check_target(target: Path, source: Path) -> None:
 def _load_model(options: EnhanceOptions) -> tuple[SpeechEnhancer, EnhanceOptions]:
     """The model, and the options with the sampler filled in from its card where none was chosen."""
     model = load_for_inference(options.checkpoint, torch.device(options.device))
-    return model, replace(options, sampling=card_sampling(model.card, options.sampling))
+    return model, replace(options, sampling=card_sampling(model.card, options.sampling, options.attenuation_limit))
 
 
 def _videos_by_stem(video: Path | None) -> dict[str, Path]:
