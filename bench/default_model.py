@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -37,8 +38,9 @@ def systems(model) -> dict:
     def run(options: SamplingOptions):
         return lambda noisy: enhance_many(model, noisy, sampling=options)
 
-    found = {"predictive": run(SamplingOptions("predictive", 1))}
-    if default.sampler != "predictive":
+    plain = SamplingOptions("predictive", attenuation_limit=math.inf)  # the denoiser alone, no noisy mixed back
+    found = {"predictive": run(plain)}
+    if default != plain:
         found[f"default ({default.tag})"] = run(default)
     found["noisereduce"] = spectral_gating
     return found

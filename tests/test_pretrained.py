@@ -23,10 +23,11 @@ from pipelines.stages.enhance import EnhanceOptions, _load_model
 from pipelines.checkpoints import load_for_inference
 from tests.conftest import random_checkpoint, run_cli, shared, speech_like, write_wav
 
-# the shipped model on this pair (docs/pretrained.md): SI-SDR 0.10 -> 2.85 dB, ESTOI 0.390 -> 0.411; the test asks
-# for a bit more than half of each gain, so a model that does nothing (or harm) fails
-MIN_SI_SDR_GAIN_DB = 1.5
-MIN_ESTOI_GAIN = 0.012
+# the shipped model on this pair (docs/pretrained.md): SI-SDR 0.10 -> 1.79 dB, ESTOI 0.390 -> 0.417 with its 10 dB
+# attenuation limit; the test asks for a bit more than half of each gain, so a model that does nothing (or harm)
+# fails
+MIN_SI_SDR_GAIN_DB = 1.0
+MIN_ESTOI_GAIN = 0.015
 
 
 def test_enhance_with_no_options_writes_a_better_file_beside_the_input(tmp_path):
