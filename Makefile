@@ -12,7 +12,7 @@ OPENAI_WHISPER_PACKAGES := openai-whisper==20250625 tiktoken==0.14.0 more-iterto
 
 DEMO_DEFAULT ?= work/demo-default
 CORPUS ?= work/corpus
-DEFAULT_OUTPUT := enhanced/cmkt-a-small-debian-predictive
+DEFAULT_OUTPUT := enhanced/cmkt-a-small-debian-predictive-lim10dB
 
 .PHONY: install demo test test-all bench bench-quick bench-nfe bench-default probe corpus train-default clean
 
