@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.nfe_quality import load_split, scores
 from pipelines.api import enhance_many, load_model
 from pipelines.data.mixing import parse_snrs
-from pipelines.inference import SamplingOptions
+from pipelines.inference import SamplingOptions, mix_noisy_back
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
         for limit in limits:
             share = SamplingOptions("predictive", attenuation_limit=limit).noisy_share
             rows.append(_row(name, limit if share else None,
-                             scores(clean, [e + share * (n - e) for e, n in zip(enhanced, noisy)])))
+                             scores(clean, [mix_noisy_back(e.copy(), n, share) for e, n in zip(enhanced, noisy)])))
     if args.json is not None:
         args.json.write_text(json.dumps({"split": args.split, "snr": args.snr, "utterances": len(ids), "rows": rows},
                                         indent=1))

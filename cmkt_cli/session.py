@@ -102,7 +102,8 @@ UNLIMITED_BY_INF = {"attenuation_limit"}  # float options where +inf means "no l
 
 def check_numbers() -> None:
     """Numbers of the running command's options that click accepts but nothing can use: a float option given nan or
-    inf (inf is "no limit" where UNLIMITED_BY_INF says so), a --seed that is negative or wider than 64 bits (BadInput, so one line and exit 2 like any bad option)."""
+    inf (inf is "no limit" where UNLIMITED_BY_INF says so), a --seed that is negative or wider than 64 bits
+    (BadInput, so one line and exit 2 like any bad option)."""
     context = _click_context()
     if context is None:
         return

@@ -76,7 +76,8 @@ class SamplingOptions:
             return self.sampler + limit
         start = "" if self.t_start == 1.0 else f"-t{self.t_start:g}"
         rule = "" if self.sampler != "pc" or self.step_rule == "grid" else f"-{STEP_RULE_TAGS[self.step_rule]}"
-        return (f"pc{self.steps}{self.corrector}" if self.sampler == "pc" else f"ode{self.steps}") + start + rule + limit
+        name = f"pc{self.steps}{self.corrector}" if self.sampler == "pc" else f"ode{self.steps}"
+        return name + start + rule + limit
 
     def to_dict(self) -> dict:
         """The cache key's part; t_start, step_rule and attenuation_limit only when not the defaults, so outputs
@@ -166,8 +167,14 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
         output /= np.maximum(weight, 1e-8, out=weight)
         output *= scale
         if share:
-            output += share * (recording - output)
+            mix_noisy_back(output, recording, share)
     return outputs, evaluations
+
+
+def mix_noisy_back(enhanced: np.ndarray, noisy: np.ndarray, share: float) -> np.ndarray:
+    """The attenuation limit, in place: enhanced + share (noisy - enhanced) (`SamplingOptions.noisy_share`)."""
+    enhanced += share * (noisy - enhanced)
+    return enhanced
 
 
 def _batches(chunks: list[Chunk], batch_size: int) -> Iterator[list[Chunk]]:

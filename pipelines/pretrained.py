@@ -29,7 +29,8 @@ def recommended_sampling(card: dict) -> SamplingOptions:
     return SamplingOptions.from_dict(card["sampling"]) if "sampling" in card else SamplingOptions()
 
 
-def card_sampling(card: dict, chosen: SamplingOptions | None, attenuation_limit: float | None = None) -> SamplingOptions:
+def card_sampling(card: dict, chosen: SamplingOptions | None,
+                  attenuation_limit: float | None = None) -> SamplingOptions:
     """`chosen`, or the card's sampler when none was chosen. What `chosen` leaves open (None) is the card's: a PC
     sampler without a step rule takes the card's, so an imported SGMSE+ or StoRM model keeps upstream's step rule
     with other step counts too, and any sampler takes the card's attenuation limit. `attenuation_limit`, when
@@ -39,6 +40,7 @@ def card_sampling(card: dict, chosen: SamplingOptions | None, attenuation_limit:
     if sampling.step_rule is None:
         sampling = replace(sampling, step_rule=recommended.step_rule)
     if attenuation_limit is None:
-        attenuation_limit = recommended.attenuation_limit if sampling.attenuation_limit is None else \
-            sampling.attenuation_limit
+        attenuation_limit = sampling.attenuation_limit
+    if attenuation_limit is None:
+        attenuation_limit = recommended.attenuation_limit
     return replace(sampling, attenuation_limit=attenuation_limit)

@@ -24,8 +24,8 @@ import torch
 from pesq import pesq
 from pystoi import stoi
 
-from pipelines.enhancer import SpeechEnhancer
 from pipelines import choices
+from pipelines.enhancer import SpeechEnhancer
 from pipelines.errors import check_choice
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import si_sdr
