@@ -5,6 +5,7 @@ Imported by a command when it runs (it loads torch), never at CLI start-up."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Optional
 
 from pipelines import choices
@@ -14,8 +15,10 @@ from pipelines.devices import resolve_device
 from pipelines.enhancer import EnhancerConfig
 from pipelines.errors import BadInput, check_choice
 from pipelines.inference import SamplingOptions
+from pipelines.pretrained import default_model
 from pipelines.stages.prepare import PrepareOptions
 from pipelines.stages.train import TrainOptions
+from pipelines.training.augment import AugmentOptions
 from pipelines.training.loop import LoopOptions
 
 
@@ -48,7 +51,8 @@ def train_options(*, modality, preset, batch_size, lr, max_steps, max_epochs, ma
                    parametrisation="noise", fusion="none", misalign_shift=0.0, align_weight=None,
                    adapter_beta=0.1, lip_encoder="frozen", lip_weights=None, grad_accum=1, val_sampler="pc",
                    val_utterances=4, denoiser_output="direct", lr_decay_steps=0, init_from=None, omega=0.5,
-                   magnitude_weight=0.0, select_by="pesq") -> TrainOptions:
+                   magnitude_weight=0.0, select_by="pesq", denoiser_loss=None, augment=None, teacher=None, kd="none",
+                   kd_weight=1.0) -> TrainOptions:
     if lr_decay_steps and (max_steps is None or lr_decay_steps > max_steps):
         raise BadInput("--lr-decay-steps needs --max-steps at least as large (the decay ends there)")
     check_choice("--lip-encoder", lip_encoder, tuple(choices.LIP_ENCODERS))
@@ -56,17 +60,27 @@ def train_options(*, modality, preset, batch_size, lr, max_steps, max_epochs, ma
         raise BadInput("--lip-encoder finetune trains the visual branch: use it with --modality av or avl")
     resolve_device(device)  # a bad --device is an error now, not after the data is loaded
     return TrainOptions(
-        model=EnhancerConfig(preset=preset, hop_length=hop_length, modality=modality,
+        model=EnhancerConfig(preset=preset, hop_length=hop_length or 0, modality=modality,
                              score_parametrisation=parametrisation, denoiser_output=denoiser_output,
                              fusion=fusion, align_weight=align_weight,
                              adapter_beta=adapter_beta, lip_finetune=lip_encoder == "finetune", omega=omega,
-                             denoiser_magnitude_weight=magnitude_weight),
+                             denoiser_magnitude_weight=magnitude_weight, denoiser_loss=denoiser_loss or "",
+                             distillation=kd, distillation_weight=kd_weight),
         loop=LoopOptions(batch_size=batch_size, learning_rate=lr, crop_frames=crop_frames, max_steps=max_steps, max_epochs=max_epochs,
                          max_time=parse_duration(max_time), validate_every=validate_every,
                          validation_sampling=SamplingOptions(val_sampler, val_steps, "ald", 0.5),
                          validation_utterances=val_utterances, lr_decay_steps=lr_decay_steps, seed=seed,
-                         misalign_shift=misalign_shift, grad_accum=grad_accum, select_by=select_by),
-        run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights, init_from=init_from)
+                         misalign_shift=misalign_shift, grad_accum=grad_accum, select_by=select_by,
+                         augment=AugmentOptions.parse(augment)),
+        run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights, init_from=init_from,
+        teacher=model_path(teacher))
+
+
+def model_path(name: Optional[str]) -> Optional[Path]:
+    """A model given by path, or `bundled` for the bundled one."""
+    if name is None:
+        return None
+    return default_model() if name == "bundled" else Path(name)
 
 
 def device_name(device: str) -> str:

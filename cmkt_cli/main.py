@@ -12,7 +12,8 @@ import typer
 
 from cmkt_cli.featurize import featurize_command
 from cmkt_cli.merge import merge_command
-from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, ATTENUATION_LIMIT, BATCH, CARD_SAMPLER, CARD_STEP_RULE, CHUNK,
+from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, ATTENUATION_LIMIT, AUGMENT, BATCH, DENOISER_LOSS, KD,
+                              KD_WEIGHT, TEACHER, CARD_SAMPLER, CARD_STEP_RULE, CHUNK,
                               CKPT, COMPILE, CORRECTOR, CROP, DENOISER_OUTPUT, DEVICE, ENHANCE_STEPS, FORCE, FUSION,
                               GRAD_ACCUM, HOP, INIT_FROM, JOBS, LANGUAGE, LIP_ENCODER, LIP_START, LR, LR_DECAY,
                               MAGNITUDE_WEIGHT, MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES, MODALITY, NOISE,
@@ -98,7 +99,7 @@ def _print_scores(reporter, result) -> bool:
 def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: int = BATCH, lr: float = LR,
                   max_steps: Optional[int] = MAX_STEPS, max_epochs: Optional[int] = MAX_EPOCHS,
                   max_time: Optional[str] = MAX_TIME, seed: int = SEED, device: str = DEVICE,
-                  crop_frames: int = CROP, hop_length: int = HOP, validate_every: int = VALIDATE_EVERY,
+                  crop_frames: int = CROP, hop_length: Optional[int] = HOP, validate_every: int = VALIDATE_EVERY,
                   val_steps: int = VAL_STEPS, resume: bool = RESUME, run_name: Optional[str] = RUN_NAME,
                   score_parametrisation: str = PARAMETRISATION, fusion: str = FUSION,
                   misalign_shift: float = MISALIGN, align_weight: Optional[float] = ALIGN_WEIGHT,
@@ -108,8 +109,11 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   denoiser_output: str = DENOISER_OUTPUT, lr_decay_steps: int = LR_DECAY,
                   init_from: Optional[Path] = INIT_FROM, omega: float = OMEGA,
                   magnitude_weight: float = MAGNITUDE_WEIGHT, select_by: str = SELECT_BY,
+                  denoiser_loss: Optional[str] = DENOISER_LOSS, augment: Optional[str] = AUGMENT,
+                  teacher: Optional[str] = TEACHER, kd: str = KD, kd_weight: float = KD_WEIGHT,
                   workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
-    """Train the predictive denoiser and the score model (joint loss, Adam 1e-4, EMA 0.999) on a prepared workdir.
+    """Train a model on a prepared workdir: NCSN++'s predictive denoiser and score model (joint loss, Adam, EMA), or a
+    conv-recurrent predictive model (--preset gtcrn, crn-m, crn-l).
 
     Runs as it is under torchrun (one process per GPU, or several on CPUs): docs/distributed.md."""
     from cmkt_cli.configs import train_options
@@ -117,7 +121,7 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
     from pipelines.training import distributed
 
     follower = distributed.launched_rank() > 0  # rank 0 locks, logs and prints for the whole run
-    with stage_session(workdir, "train", quiet, follower) as (place, reporter):
+    with stage_session(workdir, "train", quiet, follower, shared=True) as (place, reporter):
         options = train_options(
             modality=modality, preset=preset, batch_size=batch_size, lr=lr, max_steps=max_steps,
             max_epochs=max_epochs, max_time=max_time, seed=seed, device=device, crop_frames=crop_frames,
@@ -126,7 +130,8 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
             misalign_shift=misalign_shift, align_weight=align_weight, adapter_beta=adapter_beta,
             lip_encoder=lip_encoder, lip_weights=lip_weights, grad_accum=grad_accum, val_sampler=val_sampler,
             val_utterances=val_utterances, denoiser_output=denoiser_output, lr_decay_steps=lr_decay_steps,
-            init_from=init_from, omega=omega, magnitude_weight=magnitude_weight, select_by=select_by)
+            init_from=init_from, omega=omega, magnitude_weight=magnitude_weight, select_by=select_by,
+            denoiser_loss=denoiser_loss, augment=augment, teacher=teacher, kd=kd, kd_weight=kd_weight)
         result = train(place, options, reporter)
         if not follower:
             print_training(reporter.console, result)
@@ -196,7 +201,7 @@ def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, sn
                                     mixes_per_file),
             train=train_options(modality="a", preset=preset, batch_size=batch_size, lr=lr, max_steps=max_steps,
                                 max_epochs=None, max_time=max_time, seed=seed, device=device,
-                                crop_frames=crop_frames, hop_length=128, validate_every=validate_every,
+                                crop_frames=crop_frames, hop_length=None, validate_every=validate_every,
                                 val_steps=steps, resume=False, run_name=None, force=False, fusion=fusion),
             steps=steps, device=device_name(device), force=force, jobs=jobs)
         scores = run(place, options, reporter, lambda result: _show(reporter, result))

@@ -40,7 +40,8 @@ TRANSCRIPTS = typer.Option(None, "--transcripts", help="TSV with columns path, l
 LANGUAGE = typer.Option("", "--language", help="Language code for utterances without one (e.g. en, zh).")
 MIXES = typer.Option(1, "--mixes-per-file", min=1, help="Noisy mixtures made from each clean file (flat folders).")
 MODALITY = typer.Option("a", "--modality", help=_choices_help(choices.MODALITIES, "What the model sees: "))
-PRESET = typer.Option("small", "--preset", help=_choices_help(choices.PRESETS, "Network size: "))
+PRESET = typer.Option("small", "--preset", help=_choices_help(
+    choices.PRESETS, "Network and size (a preset names its backbone, which brings its own STFT front end): "))
 BATCH = typer.Option(8, "--batch-size", min=1, help="Training crops per step.")
 PARAMETRISATION = typer.Option("noise", "--score-parametrisation",
                                help=_choices_help(choices.SCORE_PARAMETRISATIONS, "What the score network outputs: "))
@@ -50,7 +51,8 @@ MAX_EPOCHS = typer.Option(None, "--max-epochs", min=1, help="Stop after this man
 MAX_TIME = typer.Option(None, "--max-time", help="Stop after this long in this invocation (e.g. 1800, 30m, 2h).")
 DEVICE = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 ... (auto: cuda if available).")
 CROP = typer.Option(256, "--crop-frames", min=16, help="STFT frames per training crop (256 ≈ 2 s at hop 128).")
-HOP = typer.Option(128, "--hop-length", help="STFT hop: 128 (TMSV) or 160 (AVSEC-3).")
+HOP = typer.Option(None, "--hop-length", min=16, help="STFT hop (default: the backbone's; NCSN++ 128 as TMSV, "
+                   "160 as AVSEC-3).")
 VALIDATE_EVERY = typer.Option(200, "--validate-every", min=1, help="Validate and checkpoint every N steps.")
 VAL_STEPS = typer.Option(30, "--val-steps", min=1, help="Reverse-diffusion steps used in validation.")
 LR_DECAY = typer.Option(0, "--lr-decay-steps", min=0, help="Decay the learning rate linearly to a tenth over the "
@@ -108,6 +110,14 @@ COMPILE = typer.Option(False, "--compile", help="torch.compile the two networks 
 OMEGA = typer.Option(0.5, "--omega", min=0.0, max=1.0, help="Weight of the denoiser's loss (the score model's gets "
                      "1 - omega). 1 trains the denoiser alone, e.g. to fine-tune a model that enhances predictively "
                      "(--init-from); its score network is then not run and keeps its weights.")
+DENOISER_LOSS = typer.Option(None, "--denoiser-loss", help=_choices_help(
+    choices.DENOISER_LOSSES, "The denoiser's loss (default: the backbone's): "))
+AUGMENT = typer.Option(None, "--augment", help="Comma-separated, new mixtures every step: " + _choices_help(
+    choices.AUGMENTATIONS, tail=" (docs/model.md)."))
+TEACHER = typer.Option(None, "--teacher", help="Distil from this model (anything --ckpt takes; bundled: the "
+                       "bundled model); with --kd.")
+KD = typer.Option("none", "--kd", help=_choices_help(choices.DISTILLATIONS, "Knowledge distillation from --teacher: "))
+KD_WEIGHT = typer.Option(1.0, "--kd-weight", min=0.0, help="The distillation term's weight (the clean target's is 1).")
 MAGNITUDE_WEIGHT = typer.Option(0.0, "--magnitude-weight", min=0.0, max=1.0, help="m in the denoiser's loss "
                                 "(1 - m) complex MSE + m magnitude MSE: m > 0 (CMGAN: 0.7) counters the complex MSE's "
                                 "over-suppression of weak speech (docs/model.md).")

@@ -27,19 +27,23 @@ log.addHandler(logging.NullHandler())
 
 
 @contextmanager
-def stage_session(workdir: Path, stage: str, quiet: bool, follower: bool = False) -> Iterator[tuple[Workdir, Reporter]]:
+def stage_session(workdir: Path, stage: str, quiet: bool, follower: bool = False,
+                  shared: bool = False) -> Iterator[tuple[Workdir, Reporter]]:
     """Hold the workdir for one command and map any failure to a one-line message and an exit code.
 
     `follower`: a process other than rank 0 of a distributed `cmkt train` (torchrun). Rank 0
     holds the lock, keeps the log and prints for the run; a follower prints only its errors.
+    `shared`: the command only reads the workdir's artifacts and locks what it writes itself
+    (`train`, its run folder), so several run beside each other; commands that write
+    artifacts are kept out while it runs.
     """
-    with sharded_session(workdir, stage, quiet, None, follower) as (place, reporter, _):
+    with sharded_session(workdir, stage, quiet, None, follower, shared) as (place, reporter, _):
         yield place, reporter
 
 
 @contextmanager
 def sharded_session(workdir: Path, stage: str, quiet: bool, shard: str | None,
-                    follower: bool = False) -> Iterator[tuple[Workdir, Reporter, Shard]]:
+                    follower: bool = False, shared: bool = False) -> Iterator[tuple[Workdir, Reporter, Shard]]:
     """`stage_session` for a command taking `--shard I/N` (parsed here, a bad one exits 2). A shard job holds the
     workdir shared, so the other shards' jobs run beside it, and its own shard exclusively; it logs to
     logs/STAGE.shard-I-of-N.log."""
@@ -53,7 +57,7 @@ def sharded_session(workdir: Path, stage: str, quiet: bool, shard: str | None,
             if follower:  # drop its log records rather than let Python print them
                 log.addHandler(logging.NullHandler())
             else:
-                locks.enter_context(WorkdirLock(place.lock_file, shared=not part.whole))
+                locks.enter_context(WorkdirLock(place.lock_file, shared=shared or not part.whole))
                 if not part.whole:
                     locks.enter_context(WorkdirLock(place.shard_lock_file(stage, part)))
                 log_paths.append(start_log_file(place.root, f"{stage}{part.suffix}"))

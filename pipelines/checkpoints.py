@@ -9,7 +9,7 @@ the config, the EMA weights in float16 (half the size; enhancing computes in flo
 model card (how it was trained, how well it does, the sampler it is meant to run with).
 It is read with `weights_only=True`: tensors and plain containers, never code.
 
-Wherever a model file is read, an upstream SGMSE+ or StoRM checkpoint is accepted too
+Wherever a model file is read, an upstream SGMSE+, StoRM or GTCRN checkpoint is accepted too
 (pipelines/interop/, read without running its pickle's code); `import_model` writes one
 as a model file.
 """
@@ -26,7 +26,7 @@ from pipelines import __version__
 from pipelines.atomic import replaced_atomically
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_training_only
 from pipelines.errors import BadInput
-from pipelines.interop.importer import import_lightning, is_lightning
+from pipelines.interop.importer import import_upstream, is_upstream
 from pipelines.interop.reader import load_restricted
 
 FORMAT = "cmkt-checkpoint-1"
@@ -70,11 +70,11 @@ def read_model(path: Path) -> dict[str, Any]:
     """A model file, a training checkpoint or an upstream one, as {"config", "weights", "card"} (card empty for
     training checkpoints)."""
     payload = load_restricted(path)
-    if is_lightning(payload):
-        imported = import_lightning(payload, path)
+    if is_upstream(payload):
+        imported = import_upstream(payload, path)
         return {**imported, "weights": _float32(imported["weights"])}
     if not isinstance(payload, dict) or payload.get("format") not in (MODEL_FORMAT, FORMAT):
-        raise BadInput(f"{path}: not a cmkt checkpoint or model file, nor an SGMSE+ or StoRM checkpoint")
+        raise BadInput(f"{path}: not a cmkt checkpoint or model file, nor an SGMSE+, StoRM or GTCRN checkpoint")
     weights_key = "weights" if payload["format"] == MODEL_FORMAT else "ema"
     for key, kind in (("config", dict), (weights_key, dict), ("card", dict)):
         if not isinstance(payload.get(key, {}), kind) or key not in payload and key != "card":
@@ -90,16 +90,17 @@ def export_model(checkpoint: Path, out: Path, card: dict[str, Any]) -> int:
     weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()
                if not is_training_only(k)}
     state = payload["state"]
-    card = {"trained_steps": state["step"], "training_seconds": round(state["seconds"]), **card}
+    card = {"trained_steps": state["step"], "training_seconds": round(state["seconds"]),
+            **payload["extra"].get("provenance", {}), **card}
     return _write_model(out, payload["config"], weights, card)
 
 
 def import_model(upstream: Path, out: Path) -> tuple[int, dict[str, Any]]:
-    """Write an SGMSE+ or StoRM checkpoint as a cmkt model file (float32 weights); returns its size and card."""
+    """Write an SGMSE+, StoRM or GTCRN checkpoint as a cmkt model file (float32 weights); returns its size and card."""
     payload = load_restricted(upstream)
-    if not is_lightning(payload):
-        raise BadInput(f"{upstream}: not an SGMSE+ or StoRM (Lightning) checkpoint")
-    imported = import_lightning(payload, upstream)
+    if not is_upstream(payload):
+        raise BadInput(f"{upstream}: not an SGMSE+ or StoRM (Lightning) checkpoint, nor a GTCRN one")
+    imported = import_upstream(payload, upstream)
     return _write_model(out, imported["config"], _float32(imported["weights"]), imported["card"]), imported["card"]
 
 
@@ -162,6 +163,8 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
     if broken:  # it could only ever write NaN audio
         raise BadInput(f"{path}: {len(broken)} of its weights hold nan or inf (e.g. {broken[0]}): the model is unusable")
     model.card = payload["card"]
+    if not model.config.generative and "sampling" not in model.card:  # a training checkpoint: its only sampler
+        model.card = {**model.card, "sampling": {"sampler": "predictive", "steps": 1}}
     return ready_for_inference(model, device)
 
 

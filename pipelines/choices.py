@@ -6,10 +6,16 @@ declared here), and tests/test_option_help.py checks that every declared name is
 a new sampler, say, is its class with `@register_sampler("name")` plus its line in SAMPLERS.
 """
 
-BACKBONES = {"ncsnpp": "the NCSN++ U-Net of SGMSE+ and StoRM"}
-PRESETS = {  # NCSN++ sizes (pipelines/models/ncsnpp.py)
-    "small": "CPU, ~5 M parameters per network",
+BACKBONES = {
+    "ncsnpp": "the NCSN++ U-Net of SGMSE+ and StoRM: denoiser and score network",
+    "crn": "a causal dual-path conv-recurrent network, GTCRN's design in sizes: predictive, one evaluation",
+}
+PRESETS = {  # network sizes; each names its backbone (pipelines/models/ncsnpp.py, crn.py)
+    "small": "NCSN++ for CPUs, ~5 M parameters per network",
     "paper": "the SGMSE NCSN++, ~65.6 M",
+    "gtcrn": "conv-recurrent, GTCRN's own size, 48 k: a real-time student; imports its checkpoints",
+    "crn-m": "conv-recurrent, 0.12 M: 32 channels, 3 dual-path blocks",
+    "crn-l": "conv-recurrent, 0.93 M: 96 channels, 4 dual-path blocks; a teacher",
 }
 SDES = {"ouve": "Ornstein-Uhlenbeck with variance exploding noise, as SGMSE+ and StoRM"}
 SAMPLERS = {
@@ -36,6 +42,20 @@ ALIGNERS = {  # how the cross-modal transfer aligns audio with the transcript's 
     "mhca": "cross-attention",
 }
 FUSIONS = {"none": "no transfer", **ALIGNERS}  # EnhancerConfig.fusion: an aligner, or none
+DENOISER_LOSSES = {
+    "spec_mse": "(1 - m) complex + m magnitude MSE on the model's spectrogram (--magnitude-weight m)",
+    "hybrid": "GTCRN's: complex and magnitude MSE of 0.3-compressed spectra, plus SI-SDR",
+}
+DISTILLATIONS = {  # `train --teacher MODEL --kd KIND` (pipelines/training/distillation.py)
+    "none": "no teacher",
+    "output": "the student also matches the teacher's enhanced output",
+}
+AUGMENTATIONS = {  # `train --augment` (pipelines/training/augment.py)
+    "remix": "each step mixes speech with another crop's noise at a random SNR",
+    "reverb": "simulated rooms on 30 % of the crops; the target keeps the first 50 ms",
+    "bandlimit": "speech low-passed at 3.4-7 kHz on 20 % of the crops",
+    "gain": "a random level (-25 to +5 dB peak)",
+}
 DENOISER_OUTPUTS = {
     "direct": "y_hat = D(y), as StoRM",
     "residual": "y_hat = y + D(y): starts as the identity",

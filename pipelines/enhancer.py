@@ -1,5 +1,11 @@
 """The enhancement model: STFT front end, predictive denoiser, score network and OUVE SDE.
 
+The backbone (pipelines/models/registry.py) decides what the model can be: with a
+generative one (NCSN++) it is DLAV-SE's denoiser + score network; with a predictive one
+(the conv-recurrent family) it is the denoiser alone, trained on L_denoiser only and run
+with one evaluation. The backbone also brings the front end it is designed for, which the
+config copies, so every checkpoint rebuilds its own STFT.
+
 This module says what the model *is* (its parts, its losses, one sampling call);
 how it is trained (training/), checkpointed, and run over long files (inference/)
 live elsewhere. Everything needed to rebuild it is in `EnhancerConfig`, which every
@@ -29,21 +35,23 @@ import torch
 from torch import Tensor, nn
 
 from pipelines import choices
-from pipelines.diffusion.losses import denoising_score_matching_loss, predictive_loss
+from pipelines.diffusion.losses import denoiser_loss, denoising_score_matching_loss
 from pipelines.diffusion.sampling import build_sampler
 from pipelines.diffusion.sde import SDES, build_sde, per_item
 from pipelines.errors import BadInput, check_choice
-from pipelines.models import BACKBONES, NCSNPP_PRESETS, build_backbone
+from pipelines.models import BACKBONES, backbone_of_preset
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.models.cross_modal_transfer import ALIGNER_PREFIX, CrossModalTransfer
 from pipelines.models.lip_resnet import LipResNet, embed_frames, normalise_crops
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention
 from pipelines.video.lip_track import LipTrack
-from pipelines.spectral import SpecTransform, crop_frames, pad_frames
+from pipelines.spectral import NORMALISATIONS, WINDOWS, FrontEnd, SpecTransform, crop_frames, pad_frames
 
 
 FUSIONS = tuple(choices.FUSIONS)
 DENOISER_OUTPUTS = tuple(choices.DENOISER_OUTPUTS)
+DENOISER_LOSSES = tuple(choices.DENOISER_LOSSES)
+DISTILLATIONS = tuple(choices.DISTILLATIONS)
 SCORE_PARAMETRISATIONS = tuple(choices.SCORE_PARAMETRISATIONS)
 SCORE_CONDITIONS = tuple(choices.SCORE_CONDITIONS)
 MODALITIES = tuple(choices.MODALITIES)
@@ -53,21 +61,28 @@ LEGACY_NAMES = {"alpha": "spec_exponent", "beta": "spec_factor"}  # config keys 
 
 @dataclass
 class EnhancerConfig:
-    backbone: str = "ncsnpp"
     preset: str = "small"
-    n_fft: int = 510
-    hop_length: int = 128
-    # the STFT amplitude compression beta |c|^alpha (SPEC's alpha and beta; SGMSE's spec_abs_exponent, spec_factor),
+    backbone: str = ""  # "": the preset's (preset names are unique across backbones)
+    # the front end (pipelines/spectral.py FrontEnd); 0 or "": the backbone's. spec_exponent and spec_factor are the
+    # STFT amplitude compression beta |c|^alpha (SPEC's alpha and beta; SGMSE's spec_abs_exponent, spec_factor),
     # named apart from the transfer weight (align_weight, "alpha" in the CMKT loss) and adapter_beta
-    spec_exponent: float = 0.5
-    spec_factor: float = 0.15
+    n_fft: int = 0
+    hop_length: int = 0
+    window: str = ""
+    spec_exponent: float = 0.0
+    spec_factor: float = 0.0
+    normalisation: str = ""
     sde: str = "ouve"
     sigma_min: float = 0.05
     sigma_max: float = 0.5
     eta: float = 1.5
     t_eps: float = 0.03
     omega: float = 0.5  # weight of L_denoiser; L_score gets 1 - omega (1: the denoiser alone trains)
-    denoiser_magnitude_weight: float = 0.0  # m in L_denoiser = (1 - m) complex MSE + m magnitude MSE (losses.py)
+    denoiser_loss: str = ""  # "": the backbone's (diffusion/losses.py DENOISER_LOSSES)
+    denoiser_magnitude_weight: float = 0.0  # m in the spec_mse loss: (1 - m) complex MSE + m magnitude MSE
+    # knowledge distillation in training (training/distillation.py): L_denoiser + weight * L(student, teacher)
+    distillation: str = "none"
+    distillation_weight: float = 1.0
     # "noise": s = -net / std(t), the network predicts the unit-variance noise; "direct": s = net; "sgmse":
     # s = -(net / t + b) with a learnt complex bias b, SGMSE+'s and StoRM's form (their scale_by_sigma divides by t,
     # then a 1x1 layer adds its bias). Same loss, same optimum; see docs/model.md for why "noise" is the default.
@@ -111,15 +126,30 @@ class EnhancerConfig:
     def __post_init__(self) -> None:
         """Checked once, here, against the registries: a bad choice is one line and exit 2 wherever the config comes
         from (options, a checkpoint, an import)."""
+        self.backbone = self.backbone or backbone_of_preset(self.preset)
         check_choice("--backbone", self.backbone, BACKBONES.names())
-        if self.backbone == "ncsnpp":
-            check_choice("--preset", self.preset, list(NCSNPP_PRESETS))
+        network = BACKBONES.get(self.backbone)
+        check_choice("--preset", self.preset, list(network.presets))
+        for name, value in vars(network.front_end).items():  # what the config leaves open is the backbone's
+            if not getattr(self, name):
+                setattr(self, name, value)
+        check_choice("window", self.window, WINDOWS)
+        check_choice("normalisation", self.normalisation, NORMALISATIONS)
+        if self.denoiser_loss:
+            check_choice("--denoiser-loss", self.denoiser_loss, DENOISER_LOSSES)
+        if not network.generative:
+            if self.denoiser_output == "none":
+                raise BadInput(f"the {self.backbone} backbone is the denoiser: --denoiser-output none leaves nothing")
+            self.omega = 1.0  # a predictive model has L_denoiser alone
         check_choice("--sde", self.sde, SDES.names())
         check_choice("--score-parametrisation", self.score_parametrisation, SCORE_PARAMETRISATIONS)
         check_choice("--denoiser-output", self.denoiser_output, DENOISER_OUTPUTS)
         check_choice("--score-condition", self.score_condition, SCORE_CONDITIONS)
         check_choice("--transfer", self.fusion, FUSIONS)
         check_choice("--modality", self.modality, MODALITIES)
+        check_choice("--kd", self.distillation, DISTILLATIONS)
+        if not self.distillation_weight >= 0:
+            raise BadInput(f"--kd-weight must be at least 0, got {self.distillation_weight}")
         for flag, value in (("--omega", self.omega), ("--magnitude-weight", self.denoiser_magnitude_weight)):
             if not 0.0 <= value <= 1.0:
                 raise BadInput(f"{flag} must be between 0 and 1, got {value}")
@@ -131,6 +161,22 @@ class EnhancerConfig:
     @property
     def uses_video(self) -> bool:
         return self.modality in ("av", "avl")
+
+    @property
+    def front_end(self) -> FrontEnd:
+        return FrontEnd(self.n_fft, self.hop_length, self.window, self.spec_exponent, self.spec_factor,
+                        self.normalisation)
+
+    @property
+    def loss(self) -> str:
+        """The denoiser's loss: the one chosen, or the backbone's (left open in the config, so a run started from
+        another model with `--init-from` takes that model's backbone's)."""
+        return self.denoiser_loss or BACKBONES.get(self.backbone).default_loss
+
+    @property
+    def generative(self) -> bool:
+        """Whether the model has a score network (else it is predictive: the denoiser alone)."""
+        return BACKBONES.get(self.backbone).generative
 
     @property
     def transfer_weight(self) -> float:
@@ -152,13 +198,12 @@ class SpeechEnhancer(nn.Module):
         """with_aligner=False builds the inference model: the text-only aligner weights are left out."""
         super().__init__()
         self.config = config
-        self.spec = SpecTransform(config.n_fft, config.hop_length, config.spec_exponent, config.spec_factor)
-        shape = {**config.network, "centered": config.centered}
+        self.spec = SpecTransform.of(config.front_end)
+        backbone = BACKBONES.get(config.backbone)
         self.denoiser = (None if config.denoiser_output == "none" else
-                         build_backbone(config.backbone, in_complex=1, preset=config.preset,
-                                        **shape, time_conditional=config.denoiser_time))
-        self.score_net = build_backbone(config.backbone, in_complex=3 if config.score_condition == "both" else 2,
-                                        preset=config.preset, **shape)
+                         backbone.build(config, in_complex=1, time_conditional=config.denoiser_time))
+        self.score_net = (backbone.build(config, in_complex=3 if config.score_condition == "both" else 2,
+                                         time_conditional=True) if config.generative else None)
         # SGMSE's 1x1 output layer's bias, added after the division by t, so it cannot fold into the read-out
         self.score_bias = nn.Parameter(torch.zeros(2)) if config.score_parametrisation == "sgmse" else None
         if config.uses_video:
@@ -174,42 +219,47 @@ class SpeechEnhancer(nn.Module):
         config = self.config
         if config.visual_dim <= 0:
             raise ValueError("modality av/avl needs visual_dim (from the featurize --lips artifact)")
-        bins = config.n_fft // 2 + 1
         for network in self.networks:
-            deepest = network.level_resolutions[-1]
-            seconds_per_frame = config.hop_length * network.multiple / SAMPLE_RATE
-            network.level_modules[deepest] = AudioVisualCrossAttention(
-                network.level_channels[deepest], bins // network.multiple, config.visual_dim, seconds_per_frame,
-                config.av_dim, config.av_heads)
+            channels, bins, stride = network.bottleneck_geometry(config.n_fft // 2 + 1)
+            network.attach_visual(AudioVisualCrossAttention(channels, bins, config.visual_dim,
+                                                            config.hop_length * stride / SAMPLE_RATE,
+                                                            config.av_dim, config.av_heads))
 
     def _attach_transfer_modules(self, with_aligner: bool) -> None:
         config = self.config
         if config.text_dim <= 0 or config.text_vocab_size <= 0:
             raise ValueError("fusion needs text_dim and text_vocab_size (from the featurize --text artifact)")
-        bins = config.n_fft // 2 + 1
         for network in self.networks:
+            channels, bins, _ = network.bottleneck_geometry(config.n_fft // 2 + 1)
             network.bottleneck_modules.append(CrossModalTransfer(
-                network.bottleneck_channels, bins // network.multiple, config.fusion, config.text_dim,
+                channels, bins, config.fusion, config.text_dim,
                 config.text_vocab_size, config.transfer_dim or config.text_dim, config.adapter_beta, with_aligner,
                 zero_adapter=config.zero_adapter,
                 beta=config.ot_beta, layers=config.mhca_layers, heads=config.mhca_heads))
 
     @property
     def networks(self) -> tuple[nn.Module, ...]:
-        """The U-Nets: the denoiser (if there is one) and the score network."""
-        return (self.score_net,) if self.denoiser is None else (self.denoiser, self.score_net)
+        """The backbones: the denoiser and the score network, whichever the model has."""
+        return tuple(network for network in (self.denoiser, self.score_net) if network is not None)
 
     @property
     def frame_multiple(self) -> int:
-        return self.config.pad_multiple or self.score_net.multiple
+        return self.config.pad_multiple or max(network.multiple for network in self.networks)
 
-    def denoise(self, y: Tensor, context: dict | None = None) -> Tensor:
+    @property
+    def causal(self) -> bool:
+        """Whether each output frame depends on input frames up to it only, so the model can stream: a predictive
+        causal backbone that does not look at the lips (their attention sees the whole chunk)."""
+        return not self.config.generative and self.denoiser.causal and not self.config.uses_video
+
+    def denoise(self, y: Tensor, context: dict | None = None, stream: dict | None = None) -> Tensor:
         """The predictive estimate y_hat = Denoiser(y) (or y + Denoiser(y); y without a denoiser), the network run
-        with t fixed to 1."""
+        with t fixed to 1. `stream` (causal models): the state carried from the previous block of frames of the same
+        recordings, updated in place, so consecutive blocks give what the whole spectrogram gives."""
         if self.denoiser is None:
             return y
         t = torch.ones(y.shape[0], device=y.device, dtype=y.real.dtype)
-        output = self.denoiser(y, t, context)
+        output = self.denoiser(y, t, context) if stream is None else self.denoiser(y, t, context, stream=stream)
         return y + output if self.config.denoiser_output == "residual" else output
 
     def score(self, x: Tensor, y: Tensor, y_hat: Tensor, t: Tensor, context: dict | None = None) -> Tensor:
@@ -225,13 +275,16 @@ class SpeechEnhancer(nn.Module):
         return output
 
     def losses(self, clean: Tensor, noisy: Tensor, generator: torch.Generator | None = None,
-               text: dict[str, Tensor] | None = None, video: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
-        """The joint loss on waveform crops (B, N): omega L_denoiser + (1 - omega) L_score [+ alpha L_transfer].
+               text: dict[str, Tensor] | None = None, video: dict[str, Tensor] | None = None,
+               teacher: Tensor | None = None) -> dict[str, Tensor]:
+        """The joint loss on waveform crops (B, N): omega L_denoiser + (1 - omega) L_score [+ alpha L_transfer]
+        [+ kd weight L_kd].
 
         `text` (from `pipelines.training.text_targets.text_batch`) holds the crops' BERT
         features; without it, or with fusion "none", the transfer term is absent. `video`
         (from `pipelines.video.lip_features.video_context`) holds the crops' lip frames: embeddings, or
-        with `lip_finetune` the mouth crops, which the model's own encoder embeds.
+        with `lip_finetune` the mouth crops, which the model's own encoder embeds. `teacher`: a teacher's
+        enhanced crops (training/distillation.py), the target of L_kd (the denoiser's loss against them).
         """
         x, frames = pad_frames(self.spec.to_spec(clean), self.frame_multiple)
         y, _ = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
@@ -242,10 +295,16 @@ class SpeechEnhancer(nn.Module):
         if text is not None and self.config.fusion != "none":
             context.update(text)
         y_hat = self.denoise(y, context)
-        loss_denoiser = predictive_loss(y_hat, x, self.config.denoiser_magnitude_weight)
+        loss_denoiser = denoiser_loss(self.config.loss, y_hat, x, self.spec, frames, clean,
+                                      self.config.denoiser_magnitude_weight)
         omega = self.config.omega if self.denoiser is not None else 0.0  # without a denoiser L_denoiser is constant
         losses = {"loss": omega * loss_denoiser, "loss_denoiser": loss_denoiser}
-        if omega < 1.0:  # omega 1 fine-tunes the denoiser alone: the score network is not run at all
+        if teacher is not None and self.config.distillation == "output":
+            target, _ = pad_frames(self.spec.to_spec(teacher), self.frame_multiple)
+            losses["loss_kd"] = denoiser_loss(self.config.loss, y_hat, target, self.spec, frames, teacher,
+                                              self.config.denoiser_magnitude_weight)
+            losses["loss"] = losses["loss"] + omega * self.config.distillation_weight * losses["loss_kd"]
+        if omega < 1.0:  # omega 1 trains the denoiser alone: the score network (if any) is not run at all
             losses["loss_score"] = denoising_score_matching_loss(
                 lambda xt, yh, t: self.score(xt, y, yh, t, context), self.sde, x, y_hat.detach(), generator)
             losses["loss"] = losses["loss"] + (1.0 - omega) * losses["loss_score"]
@@ -265,6 +324,9 @@ class SpeechEnhancer(nn.Module):
         Call under torch.inference_mode(). One denoiser pass, then the sampler's score
         evaluations. `video`: the lip frames of each waveform (av/avl models; optional).
         """
+        if self.score_net is None and sampler != "predictive":
+            raise BadInput(f"this is a predictive model (backbone {self.config.backbone}, no score network): it "
+                           f"enhances with --sampler predictive only, not {sampler}")
         length = noisy.shape[-1]
         y, frames = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
         y_hat = self.denoise(y, video)

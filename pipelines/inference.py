@@ -1,6 +1,7 @@
 """Enhancing whole recordings of any length with bounded memory.
 
-Each recording is scaled by its peak (as in training), cut into overlapping chunks of
+Each recording is scaled by its peak (as in training; models whose front end keeps the level
+are fed it as it is), cut into overlapping chunks of
 at most `chunk_seconds`, and the chunks of several recordings are enhanced together in
 batches of equal-length chunks. Outputs are overlap-added with linear cross-fades and
 scaled back. Memory depends on the chunk and batch sizes, not on the recording length.
@@ -133,7 +134,8 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
     device = next(model.parameters()).device
     chunk = max(int(chunk_seconds * sample_rate), 1)
     overlap = min(int(overlap_seconds * sample_rate), chunk // 2)
-    scales = [float(np.max(np.abs(r))) for r in recordings]
+    peak = model.config.normalisation == "peak"
+    scales = [float(np.max(np.abs(r))) if peak else 1.0 for r in recordings]
     chunks = plan_chunks([len(r) for r in recordings], chunk, overlap)
     # whole-length buffers in float32, normalised in place: 4 bytes a sample each, like the input
     outputs = [np.zeros(len(r), dtype=np.float32) for r in recordings]

@@ -177,7 +177,7 @@ def test_a_run_started_from_an_imported_model_is_that_model_at_step_0(modality, 
     torch.save({"format": "cmkt-model-1", "config": imported.config.to_dict(), "weights": imported.state_dict(),
                 "card": {}}, path)
     requested = EnhancerConfig(modality=modality, fusion=fusion, visual_dim=16, text_dim=8, text_vocab_size=10)
-    config, weights = initial_config(path, requested)
+    config, weights, _ = initial_config(path, requested)
     assert (config.score_condition, config.spec_factor, config.modality, config.fusion) == ("both", 0.33, modality, fusion)
     torch.manual_seed(0)
     model = SpeechEnhancer(config).eval()

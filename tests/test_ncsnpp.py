@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipelines.models import NCSNPP_PRESETS, NCSNpp, build_backbone
+from pipelines.models import BACKBONES, NCSNPP_PRESETS, NCSNpp
 from pipelines.models.ncsnpp_layers import FirDownsample2d, FirUpsample2d, fir_kernel_2d
 from pipelines.spectral import crop_frames, pad_frames
 
@@ -64,7 +64,7 @@ def test_paper_bottleneck_is_256x4x4_on_256x256() -> None:
 
 
 def test_paper_forward_on_small_input() -> None:
-    model = build_backbone("ncsnpp", in_complex=2, preset="paper").eval()
+    model = BACKBONES.build("ncsnpp", in_complex=2, preset="paper").eval()
     with torch.inference_mode():
         out = model(complex_input(1, 2, 64, 64), torch.tensor([0.4]))
     assert out.shape == (1, 1, 64, 64) and out.dtype == torch.complex64
@@ -154,10 +154,10 @@ def test_rejects_misshaped_input() -> None:
 
 def test_presets_and_overrides() -> None:
     assert set(NCSNPP_PRESETS) >= {"paper", "small"}
-    model = build_backbone("ncsnpp", in_complex=1, preset="small", ch_mult=[1, 2, 2])
+    model = BACKBONES.build("ncsnpp", in_complex=1, preset="small", ch_mult=[1, 2, 2])
     assert model.multiple == 4 and model.config.ch_mult == (1, 2, 2)
     with pytest.raises(KeyError):
-        build_backbone("no-such-backbone")
+        BACKBONES.build("no-such-backbone")
 
 
 def upfirdn_reference(x: Tensor, kernel: Tensor, up: int, down: int, pad: tuple[int, int]) -> Tensor:

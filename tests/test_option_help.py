@@ -8,14 +8,19 @@ from cmkt_cli import options
 from pipelines import choices
 from pipelines.diffusion.sampling import CORRECTORS, SAMPLERS, STEP_RULES
 from pipelines.diffusion.sde import SDES
-from pipelines.enhancer import DENOISER_OUTPUTS, FUSIONS, MODALITIES, SCORE_CONDITIONS, SCORE_PARAMETRISATIONS
-from pipelines.models import BACKBONES, NCSNPP_PRESETS
+from pipelines.enhancer import (DENOISER_LOSSES, DENOISER_OUTPUTS, DISTILLATIONS, FUSIONS, MODALITIES, SCORE_CONDITIONS,
+                                SCORE_PARAMETRISATIONS)
+from pipelines.training.augment import AUGMENTATIONS
+from pipelines.models import BACKBONES, all_presets
 from pipelines.models.cross_modal_transfer import ALIGNERS
 from pipelines.speedups import PRECISIONS
 
 IMPLEMENTED = {  # what the library builds or checks, by group of pipelines/choices.py
     "BACKBONES": BACKBONES.names(),
-    "PRESETS": NCSNPP_PRESETS,
+    "PRESETS": all_presets(),
+    "DENOISER_LOSSES": DENOISER_LOSSES,
+    "DISTILLATIONS": DISTILLATIONS,
+    "AUGMENTATIONS": AUGMENTATIONS,
     "SDES": SDES.names(),
     "SAMPLERS": SAMPLERS.names(),
     "CORRECTORS": CORRECTORS,
@@ -58,6 +63,9 @@ def test_a_registry_refuses_an_undeclared_name(registry):
     (options.PARAMETRISATION, choices.SCORE_PARAMETRISATIONS),
     (options.LIP_ENCODER, choices.LIP_ENCODERS),
     (options.PRECISION, choices.PRECISIONS),
+    (options.DENOISER_LOSS, choices.DENOISER_LOSSES),
+    (options.KD, choices.DISTILLATIONS),
+    (options.AUGMENT, choices.AUGMENTATIONS),
     (options.SELECT_BY, choices.VALIDATION_METRICS),
     (options.SPLIT_BY, choices.SPLIT_UNITS),
 ], ids=lambda value: getattr(value, "param_decls", [None])[0])

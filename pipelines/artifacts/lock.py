@@ -1,7 +1,8 @@
 """One process per workdir: a second `cmkt` on the same workdir gets a clear error instead of racing.
 
-The exception is shard jobs (`--shard I/N`): they write only their own files, so they hold
-the workdir lock shared (any other command is still kept out) plus their shard's own lock.
+The exceptions are shard jobs (`--shard I/N`) and training runs: they write only their own
+files, so they hold the workdir lock shared (any other command is still kept out) plus a lock
+of their own (the shard's, the run folder's).
 `flock` is released by the kernel when the holder dies, even by SIGKILL, so a crashed
 run never leaves a stale lock behind.
 """
@@ -16,9 +17,11 @@ from pipelines.errors import WorkdirBusy
 
 
 class WorkdirLock:
-    def __init__(self, lock_file: Path, shared: bool = False):
+    def __init__(self, lock_file: Path, shared: bool = False, what: str = ""):
+        """`what`: the name of what the lock holds, for the message (default: the workdir)."""
         self.lock_file = Path(lock_file)
         self.shared = shared
+        self.what = what or f"workdir {self.lock_file.parent}"
         self._fd: int | None = None
 
     def __enter__(self) -> "WorkdirLock":
@@ -30,7 +33,7 @@ class WorkdirLock:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown, maybe --shard jobs"
             os.close(fd)
             raise WorkdirBusy(
-                f"workdir {self.lock_file.parent} is in use by another cmkt process (pid {holder}); "
+                f"{self.what} is in use by another cmkt process (pid {holder}); "
                 "wait for it to finish or use another --workdir"
             ) from None
         if not self.shared:  # shared holders are many: only a sole holder names itself

@@ -1,4 +1,8 @@
-"""Training losses of the predictive denoiser and the score model (both on complex spectrograms)."""
+"""Training losses of the predictive denoiser and the score model (both on complex spectrograms).
+
+The denoiser's loss is chosen by name (`EnhancerConfig.denoiser_loss`, pipelines/choices.py
+DENOISER_LOSSES); each backbone names the one it was designed with.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import torch
 from torch import Tensor
 
 from pipelines.diffusion.sde import SDE, complex_normal, per_item
+from pipelines.spectral import SpecTransform, crop_frames
 
 ScoreFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
@@ -35,6 +40,44 @@ def predictive_loss(y_hat: Tensor, x0: Tensor, magnitude_weight: float = 0.0) ->
     if magnitude_weight:
         loss = (1.0 - magnitude_weight) * loss + magnitude_weight * magnitude_mse(y_hat, x0)
     return loss
+
+
+HYBRID_EXPONENT = 0.3  # GTCRN's loss compresses magnitudes to the power 0.3 ...
+HYBRID_WEIGHTS = (30.0, 70.0, 0.1)  # ... and weighs complex MSE, magnitude MSE and -SI-SDR (dB; /10: its -log10)
+
+
+def compressed(spec: Tensor, exponent: float) -> Tensor:
+    """|c|^exponent e^{i angle c}, with a gradient that stays finite at c = 0."""
+    magnitude = (torch.view_as_real(spec).square().sum(-1) + 1e-12).sqrt()
+    return spec * magnitude.pow(exponent - 1.0)
+
+
+def negative_si_sdr(estimate: Tensor, reference: Tensor) -> Tensor:
+    """-SI-SDR in dB, mean over the batch of (B, N) waveforms (eps keeps silent crops finite)."""
+    scale = (estimate * reference).sum(-1, keepdim=True) / (reference.square().sum(-1, keepdim=True) + 1e-8)
+    target = scale * reference
+    ratio = target.square().sum(-1) / ((estimate - target).square().sum(-1) + 1e-8)
+    return -(10.0 * torch.log10(ratio + 1e-8)).mean()
+
+
+def hybrid_loss(y_hat: Tensor, x0: Tensor, spec: SpecTransform, frames: int, clean: Tensor) -> Tensor:
+    """GTCRN's training loss on the plain STFT: 30 complex MSE + 70 magnitude MSE of 0.3-compressed spectra, plus
+    -SI-SDR / 10 of the waveform. The compression weighs quiet bins, where speech detail is, nearly as much as loud
+    ones; the SI-SDR term ties the phase to the waveform."""
+    estimate, reference = (spec.decompress(crop_frames(s, frames)) for s in (y_hat, x0))
+    complex_weight, magnitude_weight, waveform_weight = HYBRID_WEIGHTS
+    estimate_c, reference_c = compressed(estimate, HYBRID_EXPONENT), compressed(reference, HYBRID_EXPONENT)
+    return (complex_weight * complex_mse(estimate_c, reference_c)
+            + magnitude_weight * magnitude_mse(estimate_c, reference_c)
+            + waveform_weight * negative_si_sdr(spec.istft(estimate.squeeze(1), clean.shape[-1]), clean))
+
+
+def denoiser_loss(kind: str, y_hat: Tensor, x0: Tensor, spec: SpecTransform, frames: int, clean: Tensor,
+                  magnitude_weight: float = 0.0) -> Tensor:
+    """L_denoiser of the named kind: "spec_mse" (`predictive_loss` on the model's spectrogram) or "hybrid"."""
+    if kind == "hybrid":
+        return hybrid_loss(y_hat, x0, spec, frames, clean)
+    return predictive_loss(y_hat, x0, magnitude_weight)
 
 
 def denoising_score_matching_loss(

@@ -1,6 +1,7 @@
-"""An upstream Lightning checkpoint (SGMSE+ or StoRM) as a cmkt model: config, weights and model card.
+"""An upstream checkpoint as a cmkt model: config, weights and model card.
 
-The weights are the EMA ones (`ema.shadow_params`, a list in `state_dict` order), which is
+Lightning checkpoints of SGMSE+ or StoRM, and GTCRN's published ones (pipelines/interop/gtcrn.py).
+Of the Lightning ones the weights are the EMA ones (`ema.shadow_params`, a list in `state_dict` order), which is
 what upstream enhances with; a checkpoint without them falls back to `state_dict`, and the
 card says so.
 """
@@ -14,10 +15,20 @@ from torch import Tensor
 
 from pipelines.artifacts.checksums import file_checksum
 from pipelines.errors import BadInput
-from pipelines.interop import sgmse, storm
+from pipelines.interop import gtcrn, sgmse, storm
 from pipelines.interop.hyperparameters import Unsupported
 
 PROJECTS = (sgmse, storm)
+
+
+def is_upstream(payload: Any) -> bool:
+    """A checkpoint of a project cmkt imports (read by `reader.load_restricted`)."""
+    return is_lightning(payload) or gtcrn.matches(payload)
+
+
+def import_upstream(payload: Any, path: Path) -> dict[str, Any]:
+    """{"config", "weights" (float64), "card"} of an upstream checkpoint."""
+    return gtcrn.convert(payload, path) if gtcrn.matches(payload) else import_lightning(payload, path)
 
 
 def is_lightning(payload: Any) -> bool:

@@ -57,6 +57,7 @@ from pipelines.models.ncsnpp_layers import (
     linear,
 )
 from pipelines.models.registry import register_backbone
+from pipelines.spectral import FrontEnd
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ PRESETS: dict[str, NCSNppConfig] = {
     # CPU-sized: thin at full resolution (where convolutions cost most), wider deeper down.
     "small": NCSNppConfig(nf=16, ch_mult=(1, 2, 4, 8, 8), num_res_blocks=1),
 }
+FRONT_END = FrontEnd(n_fft=510, hop_length=128, window="hann", spec_exponent=0.5, spec_factor=0.15,
+                     normalisation="peak")
 
 
 class DownLevel(nn.Module):
@@ -164,6 +167,12 @@ class UpLevel(nn.Module):
 class NCSNpp(nn.Module):
     """Score / denoiser U-Net over complex spectrograms; see the module docstring for the hooks."""
 
+    generative = True  # takes t: serves as the score network too
+    causal = False  # convolutions and attention see the whole chunk
+    presets = PRESETS
+    front_end = FRONT_END
+    default_loss = "spec_mse"
+
     def __init__(self, in_complex: int, preset: str | NCSNppConfig = "paper", **overrides: Any) -> None:
         super().__init__()
         if isinstance(preset, str):
@@ -224,6 +233,20 @@ class NCSNpp(nn.Module):
             )
             in_ch = widths[i]
         self.output_upsample = FirUpsample2d(output_channels, config.fir_taps)
+
+    @classmethod
+    def build(cls, config, in_complex: int, time_conditional: bool) -> "NCSNpp":
+        """A network of an `EnhancerConfig`: its preset, shape overrides and input centring."""
+        return cls(in_complex, config.preset, **config.network, centered=config.centered,
+                   time_conditional=time_conditional)
+
+    def bottleneck_geometry(self, bins: int) -> tuple[int, int, int]:
+        """(channels, bins, frames per hook frame) of the deepest level, where the lips and the text attach."""
+        return self.bottleneck_channels, bins // self.multiple, self.multiple
+
+    def attach_visual(self, module: nn.Module) -> None:
+        """At the deepest level: after each of its down-path blocks and after its up-path blocks."""
+        self.level_modules[self.level_resolutions[-1]] = module
 
     def forward(self, x: Tensor, t: Tensor, context: dict[str, Any] | None = None) -> Tensor:
         """x: complex (B, in_complex, F, T), t: (B,) (or one value for all) in (0, 1] -> complex (B, 1, F, T)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipelines.artifacts.lock import WorkdirLock
 from pipelines.artifacts.workdir import Workdir
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, count_parameters
 from pipelines.devices import resolve_device
@@ -33,6 +34,7 @@ from pipelines.video.lip_features import LipFeatureSet, load_lip_features, roi_n
 from pipelines.training import distributed
 from pipelines.checkpoints import TrainingState, read_checkpoint
 from pipelines.training.data import WaveformPairs
+from pipelines.training.distillation import Teacher
 from pipelines.training.init_from import initial_config, load_initial_weights
 from pipelines.training.loop import LoopOptions, Trainer
 
@@ -47,6 +49,7 @@ class TrainOptions:
     force: bool = False
     lip_weights: Path | None = None  # LRW weights a fine-tuned lip encoder starts from (default: untrained)
     init_from: Path | None = None  # a fresh run starts from this model's audio weights (training/init_from.py)
+    teacher: Path | None = None  # distil from this model (training/distillation.py; needs model.distillation)
 
 
 @dataclass
@@ -77,6 +80,15 @@ def train(workdir: Workdir, options: TrainOptions, reporter: Reporter) -> TrainR
 
 def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: torch.device) -> TrainResult:
     folder = run_folder(workdir, options)
+    if not distributed.is_main():
+        return _train_run(workdir, options, reporter, device, folder)
+    # runs of one workdir train side by side (the CLI holds the workdir shared); each holds its own folder
+    with WorkdirLock(folder.parent / f".{folder.name}.lock", what=f"training run {folder}"):
+        return _train_run(workdir, options, reporter, device, folder)
+
+
+def _train_run(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: torch.device,
+               folder: Path) -> TrainResult:
     last = folder / "last.ckpt"
     if last.exists() and not (options.resume or options.force):
         raise BadInput(f"{folder} already holds a training run: --resume to continue it, --force to start over")
@@ -92,13 +104,14 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
     distributed.barrier()  # the other ranks read the run folder once rank 0 has prepared it
     _seed_everything(options.loop.seed)
     payload = read_checkpoint(last) if options.resume and last.exists() else None
-    start_weights = None
+    start_weights, provenance = None, {}
     if payload:
         config = EnhancerConfig.from_dict(payload["config"])
+        provenance = payload["extra"].get("provenance", {})
     elif options.init_from is not None:
-        config, start_weights = initial_config(options.init_from, options.model)
-        reporter.info(f"starting from {options.init_from}: its audio model (score form {config.score_parametrisation}, "
-                      f"denoiser {config.denoiser_output}), the added branches at zero")
+        config, start_weights, provenance = initial_config(options.init_from, options.model)
+        reporter.info(f"starting from {options.init_from}: its audio model ({config.preset}, {config.backbone}), the "
+                      f"added branches at zero")
     else:
         config = options.model
     pairs = WaveformPairs(workdir, "train")
@@ -113,15 +126,17 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
         load_initial_weights(model, start_weights, options.init_from)
     if start_encoder is not None:
         model.lip_encoder.load_state_dict(start_encoder.state_dict())
-    trainer = Trainer(model, pairs, _validation(workdir), folder, options.loop, device, reporter, text, lips)
+    trainer = Trainer(model, pairs, _validation(workdir), folder, options.loop, device, reporter, text, lips,
+                      _teacher(config, options.teacher, device, reporter), provenance)
     if payload:
         trainer.load(payload)
         reporter.info(f"resuming {folder.name} from step {trainer.state.step}")
     if distributed.is_main():
         (folder / "config.json").write_text(json.dumps({"model": config.to_dict(), "device": str(device)}, indent=1))
     parameters, inference_parameters = count_parameters(model), count_parameters(model, inference_only=True)
-    reporter.info(f"training {config.preset}, fusion {config.fusion} ({parameters / 1e6:.2f} M parameters: denoiser "
-                  f"+ score network; {inference_parameters / 1e6:.2f} M at inference) on {len(trainer.train)} "
+    networks = "denoiser + score network" if config.generative else "a predictive model"
+    reporter.info(f"training {config.preset} ({config.backbone}), fusion {config.fusion} ({parameters / 1e6:.3f} M "
+                  f"parameters: {networks}; {inference_parameters / 1e6:.3f} M at inference) on {len(trainer.train)} "
                   f"utterances, {_where(device, options.loop)}")
     state = trainer.run(resume=payload is not None)
     return TrainResult(folder, state, parameters, inference_parameters, options.loop.select_by)
@@ -145,6 +160,17 @@ def _text_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPair
                     "without the CMKT loss", reporter)
     reporter.info(f"cross-modal transfer ({config.fusion}) towards {text.model} features (d_s {text.hidden_size})")
     return text
+
+
+def _teacher(config: EnhancerConfig, path: Path | None, device: torch.device, reporter: Reporter) -> Teacher | None:
+    if (path is None) != (config.distillation == "none"):
+        raise BadInput("--teacher MODEL and --kd KIND go together (--kd none: no teacher)")
+    if path is None:
+        return None
+    teacher = Teacher(path, device)
+    reporter.info(f"distilling ({config.distillation}, weight {config.distillation_weight:g}) from {path} "
+                  f"({teacher.model.config.preset}, enhancing with {teacher.sampling.tag})")
+    return teacher
 
 
 def _lip_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPairs,

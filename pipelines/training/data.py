@@ -2,7 +2,8 @@
 
 Crops are (frames - 1) * hop samples long so their STFT has exactly `frames` frames;
 shorter utterances are zero-padded. Each pair is scaled by the noisy crop's peak, as
-at inference, so the network sees the same level range in both.
+at inference, so the network sees the same level range in both (for a model with a
+peak-normalising front end).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ class WaveformPairs:
         return len(self.ids)
 
 
-def random_crops(pairs: WaveformPairs, indices: list[int], samples: int,
-                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """A batch of peak-normalised crops (B, samples) at random positions chosen by `generator`, and their starts."""
+def random_crops(pairs: WaveformPairs, indices: list[int], samples: int, generator: torch.Generator,
+                 peak_normalise: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """A batch of crops (B, samples) at random positions chosen by `generator`, each pair scaled by its noisy crop's
+    peak (unless the model's front end keeps the level), and their starts."""
     clean_batch, noisy_batch, starts = [], [], []
     for index in indices:
         clean, noisy = pairs.clean[index], pairs.noisy[index]
@@ -43,7 +45,7 @@ def random_crops(pairs: WaveformPairs, indices: list[int], samples: int,
         else:
             clean = torch.nn.functional.pad(clean, (0, samples - len(clean)))
             noisy = torch.nn.functional.pad(noisy, (0, samples - len(noisy)))
-        scale = noisy.abs().max().clamp_min(1e-8)
+        scale = noisy.abs().max().clamp_min(1e-8) if peak_normalise else 1.0
         clean_batch.append(clean / scale)
         noisy_batch.append(noisy / scale)
         starts.append(start)

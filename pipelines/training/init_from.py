@@ -20,19 +20,25 @@ from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_training_only
 from pipelines.errors import BadInput
 from pipelines.checkpoints import read_model
 
-AUDIO_FIELDS = ("backbone", "preset", "n_fft", "hop_length", "spec_exponent", "spec_factor", "sde", "sigma_min", "sigma_max", "eta",
+AUDIO_FIELDS = ("backbone", "preset", "n_fft", "hop_length", "window", "spec_exponent", "spec_factor", "normalisation",
+                "sde", "sigma_min", "sigma_max", "eta",
                 "t_eps", "score_parametrisation", "denoiser_output", "score_condition", "network", "centered",
                 "denoiser_time", "pad_multiple")
-ADDED_BRANCHES = ("level_modules.", "bottleneck_modules.", "lip_encoder.")  # where MODEL may lack weights
+ADDED_BRANCHES = ("level_modules.", "visual_module.", "bottleneck_modules.", "lip_encoder.")  # where MODEL may lack weights
 
 
-def initial_config(path: Path, requested: EnhancerConfig) -> tuple[EnhancerConfig, dict[str, Tensor]]:
-    """The run's config (MODEL's audio fields, the rest as requested) and MODEL's weights."""
+def initial_config(path: Path, requested: EnhancerConfig) -> tuple[EnhancerConfig, dict[str, Tensor], dict]:
+    """The run's config (MODEL's audio fields, the rest as requested), MODEL's weights, and its provenance for the
+    run's model card: where it came from and the licence its weights carry (an MIT notice must travel with them)."""
     model = read_model(path)
     base = EnhancerConfig.from_dict(model["config"])  # with the defaults of configs older than some fields
     audio = {k: getattr(base, k) for k in AUDIO_FIELDS}
     config = EnhancerConfig.from_dict({**asdict(requested), **audio, "zero_adapter": True})
-    return config, {k: v for k, v in model["weights"].items() if not is_training_only(k)}
+    card = model["card"]
+    provenance = {"initialised_from": card.get("name") or card.get("imported_from", {}).get("file") or Path(path).name}
+    if "licence" in card:
+        provenance["licence"] = card["licence"]
+    return config, {k: v for k, v in model["weights"].items() if not is_training_only(k)}, provenance
 
 
 def load_initial_weights(model: SpeechEnhancer, weights: dict[str, Tensor], path: Path) -> None:

@@ -11,7 +11,7 @@ from torch.utils.tensorboard import SummaryWriter
 from pipelines.atomic import replaced_atomically
 from pipelines.plots import plot_curves
 
-LOSSES = ["loss", "loss_denoiser", "loss_score", "loss_align", "loss_ot"]  # the last two only with --fusion
+LOSSES = ["loss", "loss_denoiser", "loss_score", "loss_align", "loss_ot", "loss_kd"]  # align, ot: with --transfer
 COLUMNS = ["step", "epoch", "seconds", *LOSSES, "val_pesq", "val_estoi", "val_si_sdr", "lr"]
 
 

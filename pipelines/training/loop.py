@@ -36,7 +36,9 @@ from pipelines.video.lip_features import LipFeatureSet
 from pipelines.video.lip_track import video_context
 from pipelines.checkpoints import TrainingState, save_checkpoint
 from pipelines.training import distributed
+from pipelines.training.augment import AugmentOptions, Augmenter
 from pipelines.training.data import WaveformPairs, random_crops
+from pipelines.training.distillation import Teacher
 from pipelines.training.ema import EMA
 from pipelines.training.log import LOSSES, TrainingLog
 from pipelines.training.text_targets import text_batch
@@ -64,6 +66,7 @@ class LoopOptions:
     grad_accum: int = 1  # micro-batches per optimiser step
     lr_decay_steps: int = 0  # the last N steps before max_steps decay the learning rate linearly to a tenth
     select_by: str = "pesq"  # the validation score that picks best.ckpt: one of VALIDATION_METRICS
+    augment: AugmentOptions = AugmentOptions()  # new mixtures every step (training/augment.py)
 
     def __post_init__(self) -> None:
         check_choice("--select-by", self.select_by, VALIDATION_METRICS)
@@ -80,10 +83,13 @@ class LoopOptions:
 class Trainer:
     def __init__(self, model: SpeechEnhancer, train: WaveformPairs, valid: WaveformPairs | None, folder: Path,
                  options: LoopOptions, device: torch.device, reporter: Reporter,
-                 text: TextFeatureSet | None = None, lips: tuple[LipFeatureSet, LipFeatureSet | None] | None = None):
+                 text: TextFeatureSet | None = None, lips: tuple[LipFeatureSet, LipFeatureSet | None] | None = None,
+                 teacher: Teacher | None = None, provenance: dict | None = None):
         """`text`: the training split's BERT features, for a fusion; `lips`: train and valid lip frames (av, avl):
-        embeddings, or mouth crops when the model fine-tunes its lip encoder."""
-        self.model, self.train, self.valid, self.text = model.to(device), train, valid, text
+        embeddings, or mouth crops when the model fine-tunes its lip encoder; `teacher`: a model to distil from;
+        `provenance`: what the weights started from and their licence, kept in every checkpoint for the model card."""
+        self.model, self.train, self.valid, self.text, self.teacher = model.to(device), train, valid, text, teacher
+        self.provenance = provenance or {}
         self.lips, self.valid_lips = lips if lips is not None else (None, None)
         self.folder, self.options, self.device, self.reporter = folder, options, device, reporter
         self.ema = EMA(self.model, options.ema_decay)
@@ -91,6 +97,7 @@ class Trainer:
         self.state = TrainingState()
         self.generator = torch.Generator().manual_seed(options.seed)
         self.crop_samples = (options.crop_frames - 1) * model.config.hop_length
+        self.augment = Augmenter(options.augment, folder if distributed.is_main() else None, options.seed)
         self._last_validated = -1
         # crops without text leave the aligners without gradients; omega 1 leaves the score network without them
         self.replica = distributed.replicate(self.model, partly_unused=text is not None or model.config.omega >= 1.0)
@@ -167,7 +174,9 @@ class Trainer:
         """
         share = distributed.share()
         order = torch.randperm(len(self.train), generator=self.generator)[: self.micro_batch].tolist()
-        clean, noisy, starts = random_crops(self.train, order, self.crop_samples, self.generator)
+        clean, noisy, starts = random_crops(self.train, order, self.crop_samples, self.generator,
+                                            peak_normalise=self.model.config.normalisation == "peak")
+        clean, noisy = self.augment(clean, noisy, self.generator)
         text = None
         if self.text is not None:
             batch = text_batch(self.text, [self.train.ids[i] for i in order], starts, self.crop_samples,
@@ -180,9 +189,10 @@ class Trainer:
             batch = video_context([self.lips.items.get(self.train.ids[i]) for i in order],
                                   [(start / SAMPLE_RATE, seconds) for start in starts], self.lips.shape)
             video = {name: value.to(self.device) for name, value in batch.items()}
+        clean, noisy = clean.to(self.device), noisy.to(self.device)
+        teacher = self.teacher(noisy, self._device_generator()) if self.teacher is not None else None
         with distributed.deferred_sync(self.replica, defer=not last):
-            losses = self.replica(clean.to(self.device), noisy.to(self.device), self._device_generator(), text,
-                                  video)
+            losses = self.replica(clean, noisy, self._device_generator(), text, video, teacher)
             if not torch.isfinite(losses["loss"]):
                 raise FloatingPointError(f"training loss became {losses['loss'].item()} at step {self.state.step}")
             (losses["loss"] / self.options.grad_accum).backward()
@@ -236,7 +246,8 @@ class Trainer:
         lips = None
         if self.valid_lips is not None:
             lips = [self.ema.model.embed_track(self.valid_lips.items.get(self.valid.ids[i])) for i in picks]
-        enhanced, _ = enhance_recordings(self.ema.model, noisy, self.options.validation_sampling,
+        sampling = self.options.validation_sampling if self.model.config.generative else SamplingOptions("predictive")
+        enhanced, _ = enhance_recordings(self.ema.model, noisy, sampling,
                                          batch_size=count, chunk_seconds=self.options.validation_seconds,
                                          seed=self.options.seed, lips=lips)
         scores: dict[str, list[float]] = defaultdict(list)
@@ -253,9 +264,10 @@ class Trainer:
     def _save(self, name: str, started: float) -> None:
         state = TrainingState(**vars(self.state))
         state.seconds += self._seconds(started)
-        loop = {k: v for k, v in vars(self.options).items() if k != "validation_sampling"}
+        loop = {k: v for k, v in vars(self.options).items() if k not in ("validation_sampling", "augment")}
+        loop["augment"] = list(self.options.augment.kinds)
         save_checkpoint(self.folder / name, self.model, self.ema.model, self.optimizer, state, self.generator,
-                        {"loop": {**loop, "world_size": distributed.world_size()}})
+                        {"loop": {**loop, "world_size": distributed.world_size()}, "provenance": self.provenance})
 
     def _seconds(self, started: float) -> float:
         return time.monotonic() - started
