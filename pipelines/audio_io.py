@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from pipelines.atomic import replaced_atomically
+from pipelines.atomic import write_bytes
 from pipelines.errors import BadInput
 
 SAMPLE_RATE = 16_000
@@ -77,14 +77,13 @@ def to_source(samples: np.ndarray, rate: int, length: int) -> np.ndarray:
     return samples[:length] if len(samples) >= length else np.pad(samples, (0, length - len(samples)))
 
 
-def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write float audio as 32-bit float WAV (no clipping or requantisation of model output), atomically: a
-    temporary file renamed into place, so a full disk or a kill never leaves a partial file under the real name.
-    Encoded in memory first: Python's own write reports a full disk as such, libsndfile only as "System error"."""
+def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str = "FLOAT") -> None:
+    """Write audio as WAV, by default 32-bit float (no clipping or requantisation of model output), atomically
+    (pipelines/atomic.py). Encoded in memory first: Python's own write reports a full disk as such, libsndfile only
+    as "System error"."""
     encoded = io.BytesIO()
-    sf.write(encoded, np.asarray(samples, dtype=np.float32), sample_rate, subtype="FLOAT", format="WAV")
-    with replaced_atomically(path, path.with_name(f".{path.name}.partial")) as partial:
-        partial.write_bytes(encoded.getbuffer())
+    sf.write(encoded, np.asarray(samples, dtype=np.float32), sample_rate, subtype=subtype, format="WAV")
+    write_bytes(path, encoded.getbuffer())
 
 
 def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int]:

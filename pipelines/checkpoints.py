@@ -55,8 +55,14 @@ def save_checkpoint(path: Path, model: SpeechEnhancer, ema_model: SpeechEnhancer
         "generator": generator.get_state(),
         "extra": extra,
     }
-    with replaced_atomically(path, path.with_suffix(".tmp")) as temporary:
-        torch.save(payload, temporary)
+    _save(payload, path, path.with_suffix(".tmp"))
+
+
+def _save(payload: dict[str, Any], path: Path, temporary: Path) -> None:
+    """torch.save atomically (pipelines/atomic.py), through a Python file: torch's own writer reports a full disk as
+    "unexpected pos", Python's write as what it is (errno ENOSPC), which becomes the one-line exit 2."""
+    with replaced_atomically(path, temporary) as partial, open(partial, "wb") as f:
+        torch.save(payload, f)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -110,9 +116,8 @@ def _float32(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def _write_model(out: Path, config: dict[str, Any], weights: dict[str, torch.Tensor], card: dict[str, Any]) -> int:
     """Atomically, like checkpoints; returns the file's size."""
-    with replaced_atomically(out, out.with_name(out.name + ".tmp")) as temporary:
-        torch.save({"format": MODEL_FORMAT, "cmkt_version": __version__, "config": config, "weights": weights,
-                    "card": card}, temporary)
+    _save({"format": MODEL_FORMAT, "cmkt_version": __version__, "config": config, "weights": weights, "card": card},
+          out, out.with_name(out.name + ".tmp"))
     return out.stat().st_size
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from pipelines.artifacts.workdir import Workdir
+from pipelines.atomic import check_removable, check_target, write_text
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, count_parameters
 from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
@@ -83,8 +84,12 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
     if options.resume and not options.force and not last.exists():
         raise BadInput(f"--resume: {last} does not exist, so there is nothing to resume (an interrupted first save "
                        f"leaves none): start the run without --resume")
+    check_target(folder)  # before any work: no link on the way to the run folder nor in it, no input in it
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        check_target(entry)
     if distributed.is_main():
         if options.force and folder.exists():
+            check_removable(folder)
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for partial in folder.glob("*.tmp"):  # a checkpoint save that was interrupted: never read, never kept
@@ -118,7 +123,7 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
         trainer.load(payload)
         reporter.info(f"resuming {folder.name} from step {trainer.state.step}")
     if distributed.is_main():
-        (folder / "config.json").write_text(json.dumps({"model": config.to_dict(), "device": str(device)}, indent=1))
+        write_text(folder / "config.json", json.dumps({"model": config.to_dict(), "device": str(device)}, indent=1))
     parameters, inference_parameters = count_parameters(model), count_parameters(model, inference_only=True)
     reporter.info(f"training {config.preset}, fusion {config.fusion} ({parameters / 1e6:.2f} M parameters: denoiser "
                   f"+ score network; {inference_parameters / 1e6:.2f} M at inference) on {len(trainer.train)} "
