@@ -123,7 +123,7 @@ def test_a_damaged_or_edited_artifact_is_one_line_naming_the_stage_to_rerun(tmp_
     with h5py.File(artifact, "a") as f:
         uid, = list(f)
         del f[uid]["noisy"]
-    score_fails("object 'noisy' doesn't exist")
+    score_fails("item u1: it holds datasets ['clean'], its checksums list ['clean', 'noisy']")
     assert run_cli(*prepare).exit_code == 0  # the edited entry is computed again
     with h5py.File(artifact, "r") as f:
         assert "noisy" in f[uid]

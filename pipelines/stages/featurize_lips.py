@@ -18,12 +18,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import torch
 
 from pipelines.artifacts.checksums import file_checksum
 from pipelines.artifacts.shards import WHOLE, Shard
-from pipelines.artifacts.store import ArtifactStore
+from pipelines.artifacts.store import ArtifactFile, ArtifactStore
 from pipelines.artifacts.workdir import Workdir
 from pipelines.data.manifest import chosen_splits, read_manifest
 from pipelines.errors import BadInput
@@ -165,7 +164,7 @@ def write_previews(workdir: Workdir, split: str, reporter: Reporter, shard: Shar
     path = workdir.artifact(STAGE, split, shard)
     if not path.exists():
         return folder
-    with h5py.File(path, "r") as artifact:
+    with ArtifactFile(path, STAGE) as artifact:
         for uid, group in artifact.items():
             write_contact_sheet(folder / f"{uid}.png", group["rois"][()])
     reporter.info(f"mouth crop previews: {folder}")
