@@ -77,8 +77,7 @@ def read_model(path: Path) -> dict[str, Any]:
     training checkpoints)."""
     payload = load_restricted(path)
     if is_lightning(payload):
-        imported = import_lightning(payload, path)
-        return {**imported, "weights": _float32(imported["weights"])}
+        return _imported(payload, path)
     if not isinstance(payload, dict) or payload.get("format") not in (MODEL_FORMAT, FORMAT):
         raise BadInput(f"{path}: not a cmkt checkpoint or model file, nor an SGMSE+ or StoRM checkpoint")
     weights_key = "weights" if payload["format"] == MODEL_FORMAT else "ema"
@@ -86,8 +85,9 @@ def read_model(path: Path) -> dict[str, Any]:
         if not isinstance(payload.get(key, {}), kind) or key not in payload and key != "card":
             raise BadInput(f"{path}: a damaged cmkt file (its '{key}' is missing or not a {kind.__name__})")
     if payload["format"] == MODEL_FORMAT:
-        return {"config": payload["config"], "weights": _float32(payload["weights"]), "card": payload.get("card", {})}
-    return {"config": payload["config"], "weights": payload["ema"], "card": {}}
+        return {"config": payload["config"], "weights": _finite(_float32(payload["weights"]), path),
+                "card": payload.get("card", {})}
+    return {"config": payload["config"], "weights": _finite(payload["ema"], path), "card": {}}
 
 
 def export_model(checkpoint: Path, out: Path, card: dict[str, Any]) -> int:
@@ -105,13 +105,28 @@ def import_model(upstream: Path, out: Path) -> tuple[int, dict[str, Any]]:
     payload = load_restricted(upstream)
     if not is_lightning(payload):
         raise BadInput(f"{upstream}: not an SGMSE+ or StoRM (Lightning) checkpoint")
-    imported = import_lightning(payload, upstream)
-    return _write_model(out, imported["config"], _float32(imported["weights"]), imported["card"]), imported["card"]
+    imported = _imported(payload, upstream)
+    return _write_model(out, imported["config"], imported["weights"], imported["card"]), imported["card"]
+
+
+def _imported(payload: dict[str, Any], path: Path) -> dict[str, Any]:
+    imported = import_lightning(payload, path)
+    return {**imported, "weights": _finite(_float32(imported["weights"]), path)}
 
 
 def _float32(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """What enhancing computes in: model files store float16, imports come in float64."""
-    return {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+    return {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in weights.items()}
+
+
+def _finite(weights: dict[str, Any], path: Path) -> dict[str, Any]:
+    """`weights`, unless one holds nan or inf: such a model could only ever write NaN audio (refused wherever a model
+    is read: enhance, import-checkpoint, train --init-from)."""
+    broken = [k for k, v in weights.items()
+              if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise BadInput(f"{path}: {len(broken)} of its weights hold nan or inf (e.g. {broken[0]}): the model is unusable")
+    return weights
 
 
 def _write_model(out: Path, config: dict[str, Any], weights: dict[str, torch.Tensor], card: dict[str, Any]) -> int:
@@ -163,9 +178,6 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
         problems = [f"{type(err).__name__}: {str(err).strip().splitlines()[0][:200] if str(err).strip() else ''}"]
     if problems:  # renamed keys, another preset's shapes: say which, in one line
         raise BadInput(f"{path}: its weights do not fit the model its config describes ({'; '.join(problems)})")
-    broken = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if broken:  # it could only ever write NaN audio
-        raise BadInput(f"{path}: {len(broken)} of its weights hold nan or inf (e.g. {broken[0]}): the model is unusable")
     model.card = payload["card"]
     return ready_for_inference(model, device)
 
