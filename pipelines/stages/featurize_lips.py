@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from pipelines.data.manifest import chosen_splits, read_manifest
 from pipelines.errors import BadInput
 from pipelines.models.lip_resnet import ENCODER_CROP, load_lrw_encoder
 from pipelines.reporting import Reporter
-from pipelines.stages.runner import StageReport, committing, uncached
+from pipelines.stages.runner import StageReport, committing_all, uncached
 from pipelines.video.clip_features import (LRW_MEAN, LRW_STD, MISSING, SMOOTHING_WINDOW, STEPS, UNTRAINED, ClipFeatures,
                                            ClipTask, featurize_clip)
 from pipelines.video.face_landmarks import resolve_face_model
@@ -94,9 +93,8 @@ def featurize_lips(workdir: Workdir, options: LipOptions, reporter: Reporter) ->
     by_video: dict[str, list[ClipTask]] = {}  # mixtures of one clean recording share its video: one pass each
     for task in todo:
         by_video.setdefault(task.video_key, []).append(task)
-    with ExitStack() as stack, reporter.progress(len(todo), "lips") as bar:
-        for split, store in stores.items():
-            stack.enter_context(committing(store, reports[split]))
+    with committing_all([(store, reports[split]) for split, store in stores.items()]), \
+            reporter.progress(len(todo), "lips") as bar:
         for first, outcome in _outcomes([tasks[0] for tasks in by_video.values()], options.jobs):
             if not isinstance(outcome, BadInput):
                 run.frames += len(outcome.arrays["rois"])
