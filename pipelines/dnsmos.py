@@ -25,7 +25,7 @@ from pipelines.errors import BadInput, SkipItem
 DNSMOS_METRICS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 RATE = 16_000
 WINDOW = int(9.01 * RATE)
-MIN_SECONDS = 1.0  # one hop of the windows: a shorter clip would be more than 90 % repetition of itself
+MIN_SECONDS = 1.0  # one hop of the windows: a shorter clip fills its window with ten or more copies of itself
 # raw network output -> MOS, per score (dnsmos_local.py, non-personalised model)
 POLYNOMIALS = {
     "dnsmos_sig": np.poly1d([-0.08397278, 1.22083953, 0.0052439]),

@@ -55,8 +55,8 @@ class ArtifactStore:
         self.config = dict(config)
         self.config_hash = config_hash(self.config)
         self.force = force
-        self.path = workdir.artifact(stage, split, shard)
-        self.pending_dir = workdir.pending(stage, split, shard)
+        self.path = check_target(workdir.artifact(stage, split, shard))  # before any work: no link on the way
+        self.pending_dir = check_target(workdir.pending(stage, split, shard))
         if shard.whole:
             current_artifact(workdir, stage, split)
         self._committed = self._read_committed_keys()

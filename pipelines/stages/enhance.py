@@ -162,7 +162,7 @@ def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporte
     """Enhance a prepared split into WORKDIR/enhanced/NAME/ID.wav, ready for `cmkt score --enhanced`."""
     model, options = _load_model(options)
     name = output_name(options)
-    out_dir = workdir.root / "enhanced" / name
+    out_dir = check_target(workdir.root / "enhanced" / name)
     recordings = []
     with PreparedSplit(workdir, split) as prepared:
         for utterance in read_manifest(workdir, split):
