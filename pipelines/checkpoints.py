@@ -59,10 +59,33 @@ def save_checkpoint(path: Path, model: SpeechEnhancer, ema_model: SpeechEnhancer
 
 
 def _save(payload: dict[str, Any], path: Path, temporary: Path) -> None:
-    """torch.save atomically (pipelines/atomic.py), through a Python file: torch's own writer reports a full disk as
-    "unexpected pos", Python's write as what it is (errno ENOSPC), which becomes the one-line exit 2."""
+    """torch.save atomically (pipelines/atomic.py). A write that fails (a full disk) reaches the caller as the OSError
+    it is, which becomes the one-line exit 2: torch itself reports it only as RuntimeError "unexpected pos"."""
     with replaced_atomically(path, temporary) as partial, open(partial, "wb") as f:
-        torch.save(payload, f)
+        target = _KeepsWriteErrors(f)
+        try:
+            torch.save(payload, target)
+        except RuntimeError:
+            if target.error is None:
+                raise
+            raise target.error from None
+
+
+class _KeepsWriteErrors:
+    """A file for torch.save that keeps the OSError of a failed write (torch swallows it)."""
+
+    def __init__(self, file):
+        self.file, self.error = file, None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

@@ -202,14 +202,19 @@ class _Reuse:
     def say(self) -> None:
         reporter = active_reporter()
         if self.unchecked:
-            reporter.warn(f"{self.path}: {self.unchecked} items {UNCHECKED} are reused unchecked (`--force` "
-                          f"computes them again, with checksums)")
+            _say_unchecked(self.path)
         for (version, form), count in self.foreign.items():
             reporter.warn(f"{self.path}: {count} items written by cmkt {version} in artifact format {form} (this cmkt "
                           f"writes format {FORMAT}): computing them again")
         for version, count in self.compatible.items():
             reporter.info(f"{self.path}: {count} items written by cmkt {version} reused: same artifact format "
                           f"({FORMAT}), same settings and inputs, checksums intact")
+
+
+def _say_unchecked(path: Path) -> None:
+    """Once per artifact and command, by whichever reads it first (its own stage, or a later one)."""
+    active_reporter().once(f"unchecked {Path(path).resolve()}", f"{path}: items {UNCHECKED} are used unchecked "
+                                                                f"(rerun its stage with --force to add them)")
 
 
 def _plain_number(value: object) -> object:
@@ -263,8 +268,7 @@ class ArtifactFile(h5py.File):
         uid, rerun = item.name.lstrip("/"), f"rerun `cmkt {command_for(stage)}`"
         problem = damage(item)
         if problem == UNCHECKED:
-            active_reporter().once(f"unchecked {path}", f"{path}: items {UNCHECKED} are read unchecked (`cmkt "
-                                                         f"{command_for(stage)} --force` rewrites them with checksums)")
+            _say_unchecked(path)
         elif problem is not None:
             raise BadInput(f"{path} is damaged or was edited (item {uid}: {problem}): {rerun}, which computes it "
                            f"again")

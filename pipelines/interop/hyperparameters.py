@@ -48,8 +48,8 @@ def real(hparams: dict[str, Any], key: str, low: float, high: float, default: An
     fits = (not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
             and (low < value if above_low else low <= value) and (value < high if below_high else value <= high))
     if not fits:
-        raise Unsupported(f"hyper-parameter {key} must be a number {'above' if above_low else 'from'} {low:g} "
-                          f"{'and below' if below_high else 'to'} {high:g}, got {_shown(value)}")
+        interval = f"{'(' if above_low else '['}{low:g}, {high:g}{')' if below_high else ']'}"
+        raise Unsupported(f"hyper-parameter {key} must be a number in {interval}, got {_shown(value)}")
     return float(value)
 
 
