@@ -224,6 +224,15 @@ def test_another_version_is_reused_when_its_format_is_ours_and_recomputed_when_n
     with h5py.File(artifact, "a") as f:  # an edited version, checksums not redone: an edit, not another version
         f["u0"].attrs["cmkt_version"] = "0.0.1-foreign"
     _later_stage_refuses(workdir, "its attributes differ from their checksum")
+    _rerun_recomputes(prepare, "u0 in")
+
+    with h5py.File(artifact, "a") as f:  # the same of the artifact's own attributes
+        f.attrs["cmkt_version"] = "0.0.1-foreign"
+    _later_stage_refuses(workdir, "its attributes differ from their checksum")
+    result = run_cli(*prepare)
+    assert result.exit_code == 0 and "its own attributes are damaged or were edited" in result.output
+    with h5py.File(artifact, "r") as f:
+        assert f.attrs["cmkt_version"] == __version__
 
 
 def test_an_artifact_written_before_checksums_still_loads_and_says_so_once(tmp_path):

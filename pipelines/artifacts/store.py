@@ -148,7 +148,7 @@ class ArtifactStore:
                     uid: hashlib.sha256(f"{g.attrs['config_hash']}:{g.attrs['input_checksum']}".encode()).hexdigest()[:16]
                     for uid, g in f.items() if _complete(g) and (self.force or reuse.checked(uid, g))
                 }
-                reuse.say()
+                reuse.say(damage(f))
                 return keys
         except (OSError, KeyError) as err:
             damaged = check_target(self.path.with_suffix(".h5.damaged"))
@@ -199,8 +199,11 @@ class _Reuse:
             self.compatible[version] = self.compatible.get(version, 0) + 1
         return True
 
-    def say(self) -> None:
+    def say(self, header: str | None) -> None:
+        """`header`: what is wrong with the artifact's own attributes (the commit writes them anew)."""
         reporter = active_reporter()
+        if header not in (None, UNCHECKED):
+            reporter.warn(f"{self.path}: its own attributes are damaged or were edited ({header}): written anew")
         if self.unchecked:
             _say_unchecked(self.path)
         for (version, form), count in self.foreign.items():
