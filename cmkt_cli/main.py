@@ -16,10 +16,10 @@ from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, ATTENUATION_LIMIT, BAT
                               CKPT, COMPILE, CORRECTOR, CROP, DENOISER_OUTPUT, DEVICE, ENHANCE_STEPS, FORCE, FUSION,
                               GRAD_ACCUM, HOP, INIT_FROM, JOBS, LANGUAGE, LIP_ENCODER, LIP_START, LR, LR_DECAY,
                               MAGNITUDE_WEIGHT, MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES, MODALITY, NOISE,
-                              OMEGA, PARAMETRISATION, PRECISION, PRESET, QUIET, REPLACE, RESUME, RUN_NAME, SAMPLER, SEED,
-                              SELECT_BY, SNR, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY, STEPS,
-                              STEP_RULE, TRANSCRIPTS, T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS, VAL_UTTERANCES,
-                              WORKDIR)
+                              OMEGA, PARAMETRISATION, PRECISION, PRESET, QUIET, REPLACE, RESUME, RUN_NAME, SAMPLER,
+                              SEED, SELECT_BY, SNR, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY,
+                              STEPS, STEP_RULE, TRANSCRIPTS, T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS,
+                              VAL_UTTERANCES, WORKDIR)
 from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from cmkt_cli.transcribe import transcribe_command

@@ -148,7 +148,8 @@ def _finite(weights: dict[str, Any], path: Path) -> dict[str, Any]:
     broken = [k for k, v in weights.items()
               if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if broken:
-        raise BadInput(f"{path}: {len(broken)} of its weights hold nan or inf (e.g. {broken[0]}): the model is unusable")
+        raise BadInput(f"{path}: {len(broken)} of its weights hold nan or inf (e.g. {broken[0]}): the model is "
+                       f"unusable")
     return weights
 
 

@@ -141,7 +141,8 @@ def _prepared_two(tmp_path):
     """A prepared workdir of two utterances, both in train, and the command that made it."""
     for k in range(2):
         write_wav(tmp_path / "clean" / f"u{k}.wav", speech_like(1.0, seed=k))
-    write_wav(tmp_path / "noise" / "n.wav", (0.05 * np.random.default_rng(0).standard_normal(32_000)).astype(np.float32))
+    noise = 0.05 * np.random.default_rng(0).standard_normal(32_000)
+    write_wav(tmp_path / "noise" / "n.wav", noise.astype(np.float32))
     prepare = ["prepare", tmp_path / "clean", "--noise", tmp_path / "noise", "--split", "1,0,0", "-w", tmp_path / "w"]
     assert run_cli(*prepare, "-q").exit_code == 0
     return tmp_path / "w", tmp_path / "w" / "artifacts" / "prepare_train.h5", prepare

@@ -238,7 +238,8 @@ def test_a_tensor_its_file_cannot_hold_is_refused_before_anything_reads_it(tmp_p
     torch.save(payload, path)
     assert path.stat().st_size < 10 * 2**20
     wav = write_wav(tmp_path / "a.wav", speech_like(0.3))
-    for args in (("import-checkpoint", path, "-o", tmp_path / "m.pt"), ("enhance", wav, "--ckpt", path, "-w", tmp_path / "w"),
+    for args in (("import-checkpoint", path, "-o", tmp_path / "m.pt"),
+                 ("enhance", wav, "--ckpt", path, "-w", tmp_path / "w"),
                  ("train", "-w", prepared, "--init-from", path, "--max-steps", "1", "--run-name", "bomb")):
         result = run_cli(*args)
         lines = result.output.strip().splitlines()

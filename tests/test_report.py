@@ -156,7 +156,8 @@ def test_the_report_says_over_how_many_files_each_score_is_averaged(tmp_path):
 
 
 def test_a_report_folder_holding_an_input_is_refused_by_name(tmp_path):
-    write_wav(tmp_path / "parent" / "system" / "a.wav", load_audio(shared("metric_refs/python_pesq/speech.wav")).samples)
+    speech = load_audio(shared("metric_refs/python_pesq/speech.wav")).samples
+    write_wav(tmp_path / "parent" / "system" / "a.wav", speech)
     result = run_cli("report", tmp_path / "parent" / "system", "-o", tmp_path / "parent")
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and lines == [f"error: -o {tmp_path / 'parent'}: the report folder holds the input "

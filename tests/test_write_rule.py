@@ -53,7 +53,8 @@ def _link(at: Path, to: Path) -> Path:
 def _given_transcripts(p: dict[str, Path]) -> None:
     manifest = p["w"] / "manifest.json"
     rows = json.loads(manifest.read_text())
-    manifest.write_text(json.dumps([{**row, "transcript": "hello there", "transcript_source": "given"} for row in rows]))
+    given = [{**row, "transcript": "hello there", "transcript_source": "given"} for row in rows]
+    manifest.write_text(json.dumps(given))
 
 
 def _fake_shards(p: dict[str, Path]) -> None:

@@ -33,8 +33,8 @@ UNCHECKED = "written before artifacts had checksums"
 def sign(target: h5py.Group) -> None:
     """Record the checksums of `target`'s datasets (an item's; an artifact's root holds groups, not datasets) and of
     its attributes, as stored."""
-    target.attrs[CHECKSUMS] = json.dumps({"attrs": _attributes_digest(target),
-                                          "datasets": {name: _dataset_digest(target[name]) for name in _datasets(target)}})
+    datasets = {name: _dataset_digest(target[name]) for name in _datasets(target)}
+    target.attrs[CHECKSUMS] = json.dumps({"attrs": _attributes_digest(target), "datasets": datasets})
 
 
 def damage(target: h5py.Group) -> str | None:
