@@ -16,8 +16,8 @@ import typer
 from rich.markup import escape
 
 from pipelines.artifacts import Workdir, WorkdirLock
-from pipelines.atomic import guarded_writes
 from pipelines.artifacts.shards import WHOLE, Shard
+from pipelines.atomic import guarded_writes
 from pipelines.errors import BadInput, CmktError, no_space_left
 from pipelines.reporting import Reporter, speaking_for_command, start_log_file, stop_log_file
 

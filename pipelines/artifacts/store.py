@@ -261,7 +261,8 @@ class ArtifactFile(h5py.File):
         return item if how else self._checked_item(item)
 
     def _checked_item(self, item):
-        if isinstance(item, h5py.Group) and item.name.count("/") == 1 and item.name not in ("/", *self._checked):
+        if isinstance(item, h5py.Group) and item.name.count("/") == 1 and item.name != "/" and \
+                item.name not in self._checked:
             self._check(item)
             self._checked.add(item.name)
         return item
