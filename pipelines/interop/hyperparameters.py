@@ -45,8 +45,11 @@ def real(hparams: dict[str, Any], key: str, low: float, high: float, default: An
          above_low: bool = False, below_high: bool = False) -> float:
     """A finite number in [low, high]; `above_low`/`below_high`: the bound itself excluded."""
     value = hparams.get(key, default)
-    fits = (not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
-            and (low < value if above_low else low <= value) and (value < high if below_high else value <= high))
+    try:
+        fits = (not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+                and (low < value if above_low else low <= value) and (value < high if below_high else value <= high))
+    except OverflowError:  # an integer too large for a float
+        fits = False
     if not fits:
         interval = f"{'(' if above_low else '['}{low:g}, {high:g}{')' if below_high else ']'}"
         raise Unsupported(f"hyper-parameter {key} must be a number in {interval}, got {_shown(value)}")
@@ -117,5 +120,8 @@ def _same(value: Any, allowed: tuple) -> bool:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more digits than Python prints
+        text = "an integer too long to print"
     return text if len(text) <= 60 else f"{text[:57]}..."
