@@ -56,7 +56,7 @@ bench: install
 	$(PY) -m bench.stages --data $(DATA) --out bench/results/stages.json
 	$(PY) -m bench.lips_throughput --data $(DATA) --jobs 1,2 --out bench/results/lips.json
 
-# 33 bad inputs, faults and hostile files against the CLI, counted by class (docs/results.md, "Reliability probe")
+# 66 bad inputs, faults and hostile files against the CLI, counted by class (docs/results.md, "Reliability probe")
 probe: install
 	$(PY) -m bench.reliability_probe --out bench/results/reliability-probe.json
 

@@ -3,7 +3,7 @@
 Each case builds its inputs in a fresh folder, runs `cmkt` as a user would (a subprocess), and is *handled*
 when the command exits with the code it should, says so in one line with no traceback, and a case-specific
 check holds (no payload ran, nothing finished was lost, nothing written where it must not be).
-    python -m bench.reliability_probe [--out bench/results/reliability-probe.json]
+    python -m bench.reliability_probe [--out bench/results/reliability-probe.json] [--first 33]  (33: issue 25's)
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -107,6 +109,7 @@ class Case:
     name: str
     run: Callable[[Path], tuple[subprocess.CompletedProcess, bool]]
     code: int = 2
+    error_lines: int = 1  # 0: the bad file fails alone, with a warning, and the others are saved (exit 2 at the end)
 
 
 def _plain(args: Callable[[Path], list]) -> Callable[[Path], tuple[subprocess.CompletedProcess, bool]]:
@@ -259,6 +262,219 @@ def _busy_workdir(tmp: Path):
         return cmkt("prepare", clip(tmp / "clean").parent, "-w", workdir.root), True
 
 
+def _through_link(plant: Callable[[Path], tuple[Path, list]]):
+    """A command run with a link planted where it writes, pointing at the user's own files (the `victim` folder):
+    handled when it refuses (exit 2) and the victim is unchanged."""
+    def run(tmp: Path):
+        victim = tmp / "victim"
+        clip(victim, "keep.wav")
+        for name in ("keep.png", "keep.json"):
+            (victim / name).write_text("the user's own file")
+        link, args = plant(tmp)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(victim / {".png": "keep.png", ".json": "keep.json", ".html": "keep.json"}.get(link.suffix, ""))
+        before = _files(victim)
+        result = cmkt(*args)
+        return result, _files(victim) == before
+    return run
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _own_input(command: str):
+    def run(tmp: Path):
+        source = tmp / "model.ckpt"
+        if command == "export":
+            from pipelines.checkpoints import TrainingState, save_checkpoint
+            from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
+
+            model = SpeechEnhancer(EnhancerConfig(preset="small"))
+            save_checkpoint(source, model, model, torch.optim.Adam(model.parameters()), TrainingState(),
+                            torch.Generator(), {})
+        else:
+            shutil.copy(DATA / "interop" / "sgmse" / "model.ckpt", source)
+        before = source.read_bytes()
+        return cmkt(command, source, "-o", source, "--force"), source.read_bytes() == before
+    return run
+
+
+def _existing_output(tmp: Path):
+    (tmp / "model.pt").write_text("an earlier file")
+    result = cmkt("import-checkpoint", DATA / "interop" / "sgmse" / "model.ckpt", "-o", tmp / "model.pt")
+    return result, (tmp / "model.pt").read_bytes() == b"an earlier file"
+
+
+def upstream(tmp: Path, change: Callable[[dict], None]) -> Path:
+    """The SGMSE+ fixture checkpoint with `change` made to it (a user's file, as hostile as it likes)."""
+    from pipelines.interop.reader import load_restricted
+
+    payload = load_restricted(DATA / "interop" / "sgmse" / "model.ckpt")
+    payload["hyper_parameters"].pop("data_module_cls")
+    change(payload)
+    torch.save(payload, tmp / "upstream.ckpt")
+    return tmp / "upstream.ckpt"
+
+
+def _hparam(key: str, value):
+    return lambda payload: payload["hyper_parameters"].__setitem__(key, value)
+
+
+def _nan_upstream(payload: dict) -> None:
+    payload["ema"] = None
+    payload["state_dict"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                             for k, v in payload["state_dict"].items()}
+
+
+def _memory_bomb(payload: dict) -> None:
+    """A 10^6 x 10^6 float64 weight (8 TB) over one stored value (stride 0), in a 6 MB file."""
+    bomb = torch.zeros(1, dtype=torch.float64).expand(10**6, 10**6)
+    payload["state_dict"][next(iter(payload["state_dict"]))] = bomb
+    payload["ema"]["shadow_params"][0] = bomb
+
+
+def _import_upstream(change: Callable[[dict], None], names: str):
+    def run(tmp: Path):
+        result = cmkt("import-checkpoint", upstream(tmp, change), "-o", tmp / "m.pt")
+        return result, names in result.stderr and not (tmp / "m.pt").exists()
+    return run
+
+
+def _init_from_nan(tmp: Path):
+    result = cmkt("train", "-w", prepared(tmp), "--init-from", upstream(tmp, _nan_upstream), "--max-steps", "1")
+    return result, "nan or inf" in result.stderr
+
+
+def flip_noisy(artifact: Path) -> None:
+    """256 bytes flipped in the middle of one utterance's `noisy` samples, the HDF5 header untouched."""
+    import h5py
+
+    with h5py.File(artifact, "r") as f:
+        dataset = f[next(iter(f))]["noisy"]
+        offset, size = dataset.id.get_offset(), dataset.id.get_storage_size()
+    with open(artifact, "r+b") as raw:
+        raw.seek(offset + size // 2)
+        flipped = bytes(b ^ 0xFF for b in raw.read(256))
+        raw.seek(offset + size // 2)
+        raw.write(flipped)
+
+
+def edit_attribute(name: str, value):
+    def edit(artifact: Path) -> None:
+        import h5py
+
+        with h5py.File(artifact, "a") as f:
+            for target in (f, *f.values()) if name == "cmkt_version" else (f[next(iter(f))],):
+                target.attrs[name] = value
+    return edit
+
+
+def _rerun_recomputes(damage: Callable[[Path], None]):
+    """The stage that wrote the damaged artifact, rerun: it must say which item and compute it again."""
+    def run(tmp: Path):
+        workdir = prepared(tmp)
+        damage(workdir / "artifacts" / "prepare_train.h5")
+        result = cmkt("prepare", tmp / "clean", "--noise", tmp / "noise", "--split", "1,0,0", "-w", workdir)
+        return result, "damaged or was edited" in result.stderr and " 0 computed" not in result.stderr
+    return run
+
+
+def _dnsmos_one_sample(tmp: Path):
+    clip(tmp / "enh", "speech.wav")
+    sf.write(tmp / "enh" / "one.wav", np.full(1, 0.1, dtype=np.float32), 16000)
+    result = cmkt("score", "--enhanced", tmp / "enh", "-w", tmp / "w")
+    return result, "DNSMOS needs at least" in result.stderr
+
+
+def _report_coverage(tmp: Path):
+    for k in range(7):
+        clip(tmp / "enh", f"f{k}.wav")
+    for k in range(2):
+        clip(tmp / "clean", f"f{k}.wav")
+    result = cmkt("report", tmp / "enh", "--clean", tmp / "clean", "-o", tmp / "report", "-q")
+    return result, "over 2 of 7 files" in result.stderr
+
+
+def _broken_links(tmp: Path):
+    clip(tmp / "in")
+    (tmp / "in" / "gone.wav").symlink_to(tmp / "missing.wav")
+    (tmp / "in" / "loop.wav").symlink_to(tmp / "in" / "loop.wav")
+    result = cmkt("enhance", tmp / "in", "-o", tmp / "out", "-w", tmp / "w", "-q")
+    said = [line for line in result.stderr.splitlines() if "lead nowhere" in line]
+    return result, len(said) == 1 and "gone.wav" in said[0] and "loop.wav" in said[0]
+
+
+def _report_in_parent(tmp: Path):
+    clip(tmp / "parent" / "system")
+    result = cmkt("report", tmp / "parent" / "system", "-o", tmp / "parent")
+    return result, "holds the input" in result.stderr
+
+
+def _truncated_mpeg(tmp: Path):
+    videos = tmp / "videos"
+    videos.mkdir()
+    whole, cut = sorted((DATA / "grid").glob("*.mpg"))[:2]
+    shutil.copy(whole, videos / whole.name)
+    data = cut.read_bytes()
+    (videos / cut.name).write_bytes(data[:int(0.13 * len(data))])
+    result = cmkt("prepare", videos, "--noise", DATA / "noise", "--split", "1,0,0", "-w", tmp / "w")
+    return result, f"{cut.name}: truncated MPEG video" in result.stderr and "1 computed, 1 failed" in result.stderr
+
+
+def _on_a_full_disk(tmp: Path, size: str, command: Callable[[Path], list]):
+    disk = tmp / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                      capture_output=True).returncode:
+        raise RuntimeError("cannot mount a tmpfs here")
+    try:
+        result = cmkt(*command(disk))
+        partial = [p.name for p in disk.rglob("*") if p.name.endswith((".tmp", ".partial"))]
+        return result, "no space left" in result.stderr and not partial
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def _full_disk_checkpoint(tmp: Path):
+    """A prepared workdir on a 30 MB disk: its artifacts fit, a `small` checkpoint (about 150 MB) does not."""
+    workdir = prepared(tmp)
+
+    def train(disk: Path) -> list:
+        shutil.copytree(workdir, disk / "w")
+        return ["train", "-w", disk / "w", "--max-steps", "1", "--preset", "small"]
+    return _on_a_full_disk(tmp, "30m", train)
+
+
+def _full_disk_model_file(tmp: Path):
+    return _on_a_full_disk(tmp, "1m", lambda disk: ["import-checkpoint", DATA / "interop" / "sgmse" / "model.ckpt",
+                                                    "-o", disk / "m.pt"])
+
+
+def _interrupted_lips(tmp: Path):
+    """Ctrl-C in `featurize --lips --jobs 2` once a train item is saved: the count said must be what was kept."""
+    import h5py
+
+    done = cmkt("prepare", DATA / "grid", "--noise", DATA / "noise", "--split", "0.5,0.5,0", "--split-by", "file",
+                "-w", tmp / "w", "-q")
+    assert done.returncode == 0, done.stderr
+    process = subprocess.Popen([sys.executable, "-m", "cmkt_cli.main", "featurize", "--lips", "--jobs", "2", "-w",
+                                tmp / "w", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    pending = tmp / "w" / "artifacts" / ".lips_train.pending"
+    deadline = time.time() + 600
+    while process.poll() is None and time.time() < deadline and not list(pending.glob("*.h5")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=600)
+    kept = 0
+    for split in ("train", "valid"):
+        if (tmp / "w" / "artifacts" / f"lips_{split}.h5").exists():
+            with h5py.File(tmp / "w" / "artifacts" / f"lips_{split}.h5", "r") as f:
+                kept += len(f)
+    result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    return result, f"interrupted: {kept} items saved" in err and kept > 0
+
+
 CASES = [
     Case("security", "hostile pickle as enhance --ckpt", _enhance_with(hostile_model)),
     Case("security", "hostile pickle as train --resume last.ckpt", _hostile_resume),
@@ -304,17 +520,61 @@ CASES = [
     Case("clear errors", "busy workdir", _busy_workdir),
     Case("clear errors", "MP3 inside a folder", _mp3_in_folder, code=0),
     Case("clear errors", "featurize --lips on audio-only data", _lips_without_video),
+    # issue 25: one write rule, hostile upstream files, quiet skips, artifacts that detect damage, a full disk
+    Case("security", "enhance -o with a linked sub-folder", _through_link(
+        lambda t: (t / "out" / "sub", ["enhance", clip(t / "in" / "sub").parent.parent, "-o", t / "out", "-w",
+                                       t / "w"]))),
+    Case("security", "enhance --plot PNG through a link", _through_link(
+        lambda t: (t / "out" / "a.png", ["enhance", clip(t / "in"), "-o", t / "out", "--plot", "-w", t / "w"]))),
+    Case("security", "enhance model.json through a link", _through_link(
+        lambda t: (t / "out" / "model.json", ["enhance", clip(t / "in"), "-o", t / "out", "-w", t / "w"]))),
+    Case("security", "report audio copies through a link", _through_link(
+        lambda t: (t / "report" / "audio", ["report", clip(t / "in").parent, "-o", t / "report"]))),
+    Case("security", "report index.html through a link", _through_link(
+        lambda t: (t / "report" / "index.html", ["report", clip(t / "in").parent, "-o", t / "report"]))),
+    Case("security", "import-checkpoint X -o X --force", _own_input("import-checkpoint")),
+    Case("security", "export CK -o CK --force", _own_input("export")),
+    Case("finished work", "-o an existing file without --force", _existing_output),
+    Case("clear errors", "-o a folder where a file is expected", _plain(
+        lambda t: ["import-checkpoint", DATA / "interop" / "sgmse" / "model.ckpt", "-o", t])),
+    Case("hostile files", "hop_length '128' (a string)", _import_upstream(_hparam("hop_length", "128"), "hop_length")),
+    Case("hostile files", "nf -16", _import_upstream(_hparam("nf", -16), "nf must be")),
+    Case("hostile files", "nf 10^6", _import_upstream(_hparam("nf", 10**6), "nf must be")),
+    Case("hostile files", "the card's N 0", _import_upstream(_hparam("N", 0), "N must be")),
+    Case("hostile files", "the card's N -3", _import_upstream(_hparam("N", -3), "N must be")),
+    Case("hostile files", "the card's N 10^9", _import_upstream(_hparam("N", 10**9), "N must be")),
+    Case("hostile files", "ema as a list", _import_upstream(lambda p: p.__setitem__("ema", [1, 2]), "ema")),
+    Case("hostile files", "NaN weights at import", _import_upstream(_nan_upstream, "nan or inf")),
+    Case("hostile files", "NaN weights at train --init-from", _init_from_nan),
+    Case("hostile files", "10^6 x 10^6 weight over a stride-0 storage", _import_upstream(_memory_bomb, "declares")),
+    Case("wrong results", "DNSMOS of a 1-sample file", _dnsmos_one_sample, code=0),
+    Case("wrong results", "report with references for 2 of 7 files", _report_coverage, code=0),
+    Case("wrong results", "dangling and looping .wav links in an input folder", _broken_links, code=0),
+    Case("wrong results", "truncated MPEG video", _truncated_mpeg, error_lines=0),
+    Case("clear errors", "report -o the parent of its input", _report_in_parent),
+    Case("finished work", "bit flip in prepare artifact: next stage", _damaged(flip_noisy)),
+    Case("finished work", "bit flip in prepare artifact: rerun of prepare", _rerun_recomputes(flip_noisy), code=0),
+    Case("finished work", "edited duration_s: next stage", _damaged(edit_attribute("duration_s", 999.0))),
+    Case("finished work", "edited duration_s: rerun of prepare",
+         _rerun_recomputes(edit_attribute("duration_s", 999.0)), code=0),
+    Case("finished work", "cmkt_version 0.0.1-foreign: next stage",
+         _damaged(edit_attribute("cmkt_version", "0.0.1-foreign"))),
+    Case("finished work", "cmkt_version 0.0.1-foreign: rerun of prepare",
+         _rerun_recomputes(edit_attribute("cmkt_version", "0.0.1-foreign")), code=0),
+    Case("clear errors", "full disk during a checkpoint (train)", _full_disk_checkpoint),
+    Case("clear errors", "full disk during a model file (import-checkpoint)", _full_disk_model_file),
+    Case("finished work", "Ctrl-C in featurize --lips --jobs 2", _interrupted_lips, code=130),
 ]
 
 
 def judge(case: Case, result: subprocess.CompletedProcess, check: bool) -> tuple[bool, str]:
-    """Handled: the right exit code, one `error:` line when it fails (progress and warnings may come before it),
-    no traceback, and the case's own check."""
+    """Handled: the right exit code, one `error:` line when it fails (progress and warnings may come before it; none
+    where one file fails alone), no traceback, and the case's own check."""
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     problems = []
     if result.returncode != case.code:
         problems.append(f"exit {result.returncode}")
-    if case.code and len(lines) != 1:
+    if case.code and len(lines) != case.error_lines:
         problems.append(f"{len(lines)} error lines")
     if "Traceback" in result.stderr or "internal error" in result.stderr:
         problems.append("internal error")
@@ -327,12 +587,13 @@ def judge(case: Case, result: subprocess.CompletedProcess, check: bool) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "reliability-probe.json")
+    parser.add_argument("--first", type=int, default=0, help="Run the cases from this index on (0: all).")
     args = parser.parse_args()
     from rich.console import Console
     from rich.table import Table
 
     rows = []
-    for case in CASES:
+    for case in CASES[args.first:]:
         with tempfile.TemporaryDirectory() as folder:
             try:
                 handled, said = judge(case, *case.run(Path(folder)))

@@ -17,10 +17,10 @@ from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, ATTENUATION_LIMIT, AUG
                               CKPT, COMPILE, CORRECTOR, CROP, DENOISER_OUTPUT, DEVICE, ENHANCE_STEPS, FORCE, FUSION,
                               GRAD_ACCUM, HOP, INIT_FROM, JOBS, LANGUAGE, LIP_ENCODER, LIP_START, LR, LR_DECAY,
                               MAGNITUDE_WEIGHT, MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES, MODALITY, NOISE,
-                              OMEGA, PARAMETRISATION, PRECISION, PRESET, QUIET, RESUME, RUN_NAME, SAMPLER, SEED,
-                              SELECT_BY, SNR, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY, STEPS,
-                              STEP_RULE, TRANSCRIPTS, T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS, VAL_UTTERANCES,
-                              WORKDIR)
+                              OMEGA, PARAMETRISATION, PRECISION, PRESET, QUIET, REPLACE, RESUME, RUN_NAME, SAMPLER,
+                              SEED, SELECT_BY, SNR, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY,
+                              STEPS, STEP_RULE, TRANSCRIPTS, T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS,
+                              VAL_UTTERANCES, WORKDIR)
 from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from cmkt_cli.transcribe import transcribe_command
@@ -229,16 +229,16 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
                                                                      "enhances with by default (none without it)."),
                    card: Optional[Path] = typer.Option(None, "--card", help="A JSON file of facts for the model "
                                                        "card (data, measured quality, speed)."),
-                   quiet: bool = QUIET) -> None:
+                   force: bool = REPLACE, quiet: bool = QUIET) -> None:
     """Write an inference-only model file (EMA weights in float16, config, model card) from a checkpoint."""
     from pipelines.inference import SamplingOptions
-    from pipelines.artifacts.workdir import make_folder
+    from pipelines.artifacts.workdir import output_file
     from pipelines.checkpoints import export_model, read_card
 
     with command_session(quiet) as reporter:
+        output_file(out, "-o", force)
         facts = read_card(card) if card is not None else {}
         sampling = SamplingOptions(sampler, steps, corrector, snr, t_start, step_rule, attenuation_limit)
-        make_folder(out.parent, "-o")
         size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")
 
@@ -247,15 +247,15 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
 def import_checkpoint_command(upstream: Path = typer.Argument(..., help="An SGMSE+ or StoRM checkpoint (.ckpt) as "
                                                                "published."),
                               out: Path = typer.Option(..., "--out", "-o", help="The cmkt model file to write."),
-                              quiet: bool = QUIET) -> None:
+                              force: bool = REPLACE, quiet: bool = QUIET) -> None:
     """Convert an SGMSE+ or StoRM checkpoint into a cmkt model file (EMA weights, config, card with the sampler
     upstream recommends), read without running any of its pickled code (docs/interop.md)."""
-    from pipelines.artifacts.workdir import make_folder
+    from pipelines.artifacts.workdir import output_file
     from pipelines.inference import SamplingOptions
     from pipelines.checkpoints import import_model
 
     with command_session(quiet) as reporter:
-        make_folder(out.parent, "-o")
+        output_file(out, "-o", force)
         size, card = import_model(upstream, out)
         sampling = SamplingOptions.from_dict(card["sampling"])
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; {card['imported_from']['project']}, "
@@ -276,7 +276,7 @@ def report_command(inputs: List[Path] = typer.Argument(..., help="A prepared wor
     from pipelines.report.sources import gather
 
     with command_session(quiet) as reporter:
-        check_output(out, inputs)
+        check_output(out, [*inputs, *(p for p in (noisy, clean) if p is not None)])
         result = write_report(gather(inputs, noisy, clean, split, out), out, reporter, jobs)
         for uid, problem in result.failed:
             reporter.warn(f"{uid}: not in the report ({problem})")

@@ -20,6 +20,7 @@ def _choices_help(group: Mapping[str, str], lead: str = "", tail: str = ".") -> 
 
 WORKDIR = typer.Option(Path("cmkt_work"), "--workdir", "-w", help="Where artifacts, reports and logs go.")
 FORCE = typer.Option(False, "--force", help="Recompute everything instead of reusing cached results.")
+REPLACE = typer.Option(False, "--force", help="Replace the -o file if it exists.")
 QUIET = typer.Option(False, "--quiet", "-q", help="Only warnings, errors and results.")
 JOBS = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes for per-file work.")
 SHARD = typer.Option(None, "--shard", help="I/N: do only shard I of N (I from 1, e.g. $SLURM_ARRAY_TASK_ID/N), into "

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from pipelines.artifacts import Workdir, WorkdirLock
 from pipelines.artifacts.shards import WHOLE, Shard
+from pipelines.atomic import guarded_writes
 from pipelines.errors import BadInput, CmktError, no_space_left
 from pipelines.reporting import Reporter, speaking_for_command, start_log_file, stop_log_file
 
@@ -79,7 +80,8 @@ def exit_codes(reporter: Reporter, log_paths: list[Path], workdir: Path | None =
     `workdir`: where a full disk is, when the error does not say."""
     try:
         check_numbers()
-        yield
+        with guarded_writes(*command_paths()):
+            yield
     except CmktError as err:
         log.error("%s", err)
         reporter.console.print(f"[red]error:[/] {escape(str(err))}")
@@ -120,6 +122,20 @@ def check_numbers() -> None:
         if param.name == "seed" and isinstance(value, int) and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
             raise BadInput(f"{flag} must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]} (2**64 - 1), "
                            f"got {value}")
+
+
+OUTPUT_OPTIONS = ("out", "workdir")  # the options naming where a command writes; every other path it is given it reads
+
+
+def command_paths() -> tuple[list[Path], list[Path]]:
+    """The running command's output paths and input paths, from its options (pipelines/atomic.py guards them)."""
+    outputs: list[Path] = []
+    inputs: list[Path] = []
+    context = _click_context()
+    for name, value in (context.params.items() if context is not None else ()):
+        paths = [v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, Path)]
+        (outputs if name in OUTPUT_OPTIONS else inputs).extend(paths)
+    return outputs, inputs
 
 
 def _click_context():

@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from pipelines.atomic import replaced_atomically
+from pipelines.atomic import write_bytes
 from pipelines.errors import BadInput
 
 SAMPLE_RATE = 16_000
@@ -55,6 +55,8 @@ def load_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> LoadedAudio:
     if path.stat().st_size == 0:
         raise BadInput(f"{path}: empty file")
     if path.suffix.lower() in VIDEO_SUFFIXES:
+        if path.suffix.lower() in MPEG_PROGRAM_SUFFIXES:
+            _check_mpeg_not_truncated(path)
         data, rate = _read_with_av(path)
     else:
         data, rate = _read_with_soundfile(path)
@@ -77,14 +79,13 @@ def to_source(samples: np.ndarray, rate: int, length: int) -> np.ndarray:
     return samples[:length] if len(samples) >= length else np.pad(samples, (0, length - len(samples)))
 
 
-def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write float audio as 32-bit float WAV (no clipping or requantisation of model output), atomically: a
-    temporary file renamed into place, so a full disk or a kill never leaves a partial file under the real name.
-    Encoded in memory first: Python's own write reports a full disk as such, libsndfile only as "System error"."""
+def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str = "FLOAT") -> None:
+    """Write audio as WAV, by default 32-bit float (no clipping or requantisation of model output), atomically
+    (pipelines/atomic.py). Encoded in memory first: Python's own write reports a full disk as such, libsndfile only
+    as "System error"."""
     encoded = io.BytesIO()
-    sf.write(encoded, np.asarray(samples, dtype=np.float32), sample_rate, subtype="FLOAT", format="WAV")
-    with replaced_atomically(path, path.with_name(f".{path.name}.partial")) as partial:
-        partial.write_bytes(encoded.getbuffer())
+    sf.write(encoded, np.asarray(samples, dtype=np.float32), sample_rate, subtype=subtype, format="WAV")
+    write_bytes(path, encoded.getbuffer())
 
 
 def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
@@ -121,6 +122,32 @@ def _check_wav_not_truncated(path: Path) -> None:
                     )
                 return
             position += 8 + chunk_size + (chunk_size & 1)
+
+
+MPEG_PROGRAM_SUFFIXES = {".mpg", ".mpeg"}
+
+
+def _check_mpeg_not_truncated(path: Path) -> None:
+    """FFmpeg decodes an MPEG program stream cut short (e.g. a GRID .mpg) without a word, as a shorter clip; refuse
+    it, as a truncated WAV is refused. Its packs and packets declare their lengths: the last must end inside the
+    file. A file that stops following the layout (trailing padding, another container) is left to the decoder."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        position = 0
+        while position + 4 <= size:
+            f.seek(position)
+            head = f.read(14)
+            if head[:3] != b"\x00\x00\x01" or head[3] == 0xB9 or head[3] < 0xBA:  # not a pack or packet; the end
+                return
+            if head[3] == 0xBA:  # pack header: 12 bytes in MPEG-1, 14 plus stuffing in MPEG-2
+                mpeg2 = len(head) > 4 and head[4] >> 6 == 1
+                length = (14 + (head[13] & 7) if len(head) == 14 else 14) if mpeg2 else 12
+            else:  # a packet: start code, 2 bytes of length, that many bytes
+                length = 6 + int.from_bytes(head[4:6], "big") if len(head) >= 6 else 6
+            if position + length > size:
+                raise BadInput(f"{path}: truncated MPEG video (a packet at byte {position:,} declares {length:,} "
+                               f"bytes, the file ends {size - position:,} bytes after its start)")
+            position += length
 
 
 def _read_with_av(path: Path) -> tuple[np.ndarray, int]:

@@ -55,8 +55,37 @@ def save_checkpoint(path: Path, model: SpeechEnhancer, ema_model: SpeechEnhancer
         "generator": generator.get_state(),
         "extra": extra,
     }
-    with replaced_atomically(path, path.with_suffix(".tmp")) as temporary:
-        torch.save(payload, temporary)
+    _save(payload, path, path.with_suffix(".tmp"))
+
+
+def _save(payload: dict[str, Any], path: Path, temporary: Path) -> None:
+    """torch.save atomically (pipelines/atomic.py). A write that fails (a full disk) reaches the caller as the OSError
+    it is, which becomes the one-line exit 2: torch itself reports it only as RuntimeError "unexpected pos"."""
+    with replaced_atomically(path, temporary) as partial, open(partial, "wb") as f:
+        target = _KeepsWriteErrors(f)
+        try:
+            torch.save(payload, target)
+        except RuntimeError:
+            if target.error is None:
+                raise
+            raise target.error from None
+
+
+class _KeepsWriteErrors:
+    """A file for torch.save that keeps the OSError of a failed write (torch swallows it)."""
+
+    def __init__(self, file):
+        self.file, self.error = file, None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -71,8 +100,7 @@ def read_model(path: Path) -> dict[str, Any]:
     training checkpoints)."""
     payload = load_restricted(path)
     if is_upstream(payload):
-        imported = import_upstream(payload, path)
-        return {**imported, "weights": _float32(imported["weights"])}
+        return _imported(payload, path)
     if not isinstance(payload, dict) or payload.get("format") not in (MODEL_FORMAT, FORMAT):
         raise BadInput(f"{path}: not a cmkt checkpoint or model file, nor an SGMSE+, StoRM or GTCRN checkpoint")
     weights_key = "weights" if payload["format"] == MODEL_FORMAT else "ema"
@@ -80,8 +108,9 @@ def read_model(path: Path) -> dict[str, Any]:
         if not isinstance(payload.get(key, {}), kind) or key not in payload and key != "card":
             raise BadInput(f"{path}: a damaged cmkt file (its '{key}' is missing or not a {kind.__name__})")
     if payload["format"] == MODEL_FORMAT:
-        return {"config": payload["config"], "weights": _float32(payload["weights"]), "card": payload.get("card", {})}
-    return {"config": payload["config"], "weights": payload["ema"], "card": {}}
+        return {"config": payload["config"], "weights": _finite(_float32(payload["weights"]), path),
+                "card": payload.get("card", {})}
+    return {"config": payload["config"], "weights": _finite(payload["ema"], path), "card": {}}
 
 
 def export_model(checkpoint: Path, out: Path, card: dict[str, Any]) -> int:
@@ -100,20 +129,35 @@ def import_model(upstream: Path, out: Path) -> tuple[int, dict[str, Any]]:
     payload = load_restricted(upstream)
     if not is_upstream(payload):
         raise BadInput(f"{upstream}: not an SGMSE+ or StoRM (Lightning) checkpoint, nor a GTCRN one")
-    imported = import_upstream(payload, upstream)
-    return _write_model(out, imported["config"], _float32(imported["weights"]), imported["card"]), imported["card"]
+    imported = _imported(payload, upstream)
+    return _write_model(out, imported["config"], imported["weights"], imported["card"]), imported["card"]
+
+
+def _imported(payload: dict[str, Any], path: Path) -> dict[str, Any]:
+    imported = import_upstream(payload, path)
+    return {**imported, "weights": _finite(_float32(imported["weights"]), path)}
 
 
 def _float32(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """What enhancing computes in: model files store float16, imports come in float64."""
-    return {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+    return {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in weights.items()}
+
+
+def _finite(weights: dict[str, Any], path: Path) -> dict[str, Any]:
+    """`weights`, unless one holds nan or inf: such a model could only ever write NaN audio (refused wherever a model
+    is read: enhance, import-checkpoint, train --init-from)."""
+    broken = [k for k, v in weights.items()
+              if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise BadInput(f"{path}: {len(broken)} of its weights hold nan or inf (e.g. {broken[0]}): the model is "
+                       f"unusable")
+    return weights
 
 
 def _write_model(out: Path, config: dict[str, Any], weights: dict[str, torch.Tensor], card: dict[str, Any]) -> int:
     """Atomically, like checkpoints; returns the file's size."""
-    with replaced_atomically(out, out.with_name(out.name + ".tmp")) as temporary:
-        torch.save({"format": MODEL_FORMAT, "cmkt_version": __version__, "config": config, "weights": weights,
-                    "card": card}, temporary)
+    _save({"format": MODEL_FORMAT, "cmkt_version": __version__, "config": config, "weights": weights, "card": card},
+          out, out.with_name(out.name + ".tmp"))
     return out.stat().st_size
 
 
@@ -159,9 +203,6 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
         problems = [f"{type(err).__name__}: {str(err).strip().splitlines()[0][:200] if str(err).strip() else ''}"]
     if problems:  # renamed keys, another preset's shapes: say which, in one line
         raise BadInput(f"{path}: its weights do not fit the model its config describes ({'; '.join(problems)})")
-    broken = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if broken:  # it could only ever write NaN audio
-        raise BadInput(f"{path}: {len(broken)} of its weights hold nan or inf (e.g. {broken[0]}): the model is unusable")
     model.card = payload["card"]
     if not model.config.generative and "sampling" not in model.card:  # a training checkpoint: its only sampler
         model.card = {**model.card, "sampling": {"sampler": "predictive", "steps": 1}}

@@ -6,7 +6,9 @@ released ships inside the `speechmos` wheel (MIT): it is found on disk and run h
 `onnxruntime`, so nothing is downloaded and speechmos's own imports (librosa, requests)
 are not needed. The scoring follows the DNS Challenge's `dnsmos_local.py`: 9.01 s windows
 hopped by 1 s (shorter clips repeated to fill one), the raw outputs mapped through the
-published polynomials and averaged. onnxruntime is imported on first use, so the CLI
+published polynomials and averaged. A clip shorter than `MIN_SECONDS` is refused (`SkipItem`, as PESQ
+refuses one under 0.25 s): repeated many times to fill the window it would be rated as the
+loop or buzz it becomes, not as speech. onnxruntime is imported on first use, so the CLI
 starts without it.
 """
 
@@ -23,6 +25,7 @@ from pipelines.errors import BadInput, SkipItem
 DNSMOS_METRICS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 RATE = 16_000
 WINDOW = int(9.01 * RATE)
+MIN_SECONDS = 1.0  # one hop of the windows: a shorter clip fills its window with ten or more copies of itself
 # raw network output -> MOS, per score (dnsmos_local.py, non-personalised model)
 POLYNOMIALS = {
     "dnsmos_sig": np.poly1d([-0.08397278, 1.22083953, 0.0052439]),
@@ -57,6 +60,9 @@ def dnsmos(samples: np.ndarray) -> dict[str, float]:
     audio = np.asarray(samples, dtype=np.float32)
     if not np.any(audio):
         raise SkipItem("audio is silent (all zeros): DNSMOS is undefined")
+    if len(audio) < MIN_SECONDS * RATE:
+        raise SkipItem(f"audio is {len(audio) / RATE:.3f} s long: DNSMOS needs at least {MIN_SECONDS:g} s (a shorter "
+                       f"clip, repeated to fill its 9.01 s window, is rated as a loop, not as speech)")
     while len(audio) < WINDOW:
         audio = np.concatenate([audio, audio])
     hops = int(np.floor(len(audio) / RATE) - WINDOW / RATE) + 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.atomic import replaced_atomically
 from pipelines.metrics import METRIC_LABELS
 
 N_FFT, HOP = 512, 128
@@ -58,8 +59,7 @@ def plot_curves(csv_path: Path, png_path: Path, losses: list[str]) -> None:
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(png_path, dpi=110)
-    plt.close(figure)
+    _save(plt, figure, png_path, dpi=110)
 
 
 @dataclass
@@ -103,6 +103,13 @@ def plot_spectrograms(panels: list[Panel], title: str, png_path: Path) -> None:
     axes[-1, 0].set_xlabel("seconds")
     figure.suptitle(title, fontsize=10)
     figure.colorbar(image, ax=axes[:, 0].tolist(), label="dB", pad=0.01)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(png_path, dpi=80)
-    plt.close(figure)
+    _save(plt, figure, png_path, dpi=80)
+
+
+def _save(plt, figure, png_path: Path, dpi: int) -> None:
+    """As every file cmkt writes: whole or not at all, never through a link (pipelines/atomic.py)."""
+    try:
+        with replaced_atomically(png_path) as temporary:
+            figure.savefig(temporary, dpi=dpi, format="png")
+    finally:
+        plt.close(figure)

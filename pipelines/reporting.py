@@ -23,6 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from pipelines.atomic import check_target
+
 log = logging.getLogger("cmkt")
 
 
@@ -114,9 +116,8 @@ def stop_log_file() -> None:
 
 def start_log_file(workdir: Path, stage: str) -> Path:
     """Append this run's log to workdir/logs/<stage>.log and return its path."""
-    logs = workdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"{stage}.log"
+    path = check_target(workdir / "logs" / f"{stage}.log")  # appended to, so checked here (pipelines/atomic.py)
+    path.parent.mkdir(parents=True, exist_ok=True)
     stop_log_file()
     root = logging.getLogger("cmkt")
     handler = logging.FileHandler(path, encoding="utf-8")

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipelines.atomic import write_text
+
 RUN_CARD = "model.json"
 
 
 def write_run_card(folder: Path, facts: dict) -> Path:
     """Merge `facts` into the folder's card (a rerun that enhanced nothing keeps the measured speed)."""
-    path = folder / RUN_CARD
     card = {**(read_run_card(folder) or {}), **facts}
-    path.write_text(json.dumps(card, indent=1, ensure_ascii=False))
-    return path
+    return write_text(folder / RUN_CARD, json.dumps(card, indent=1, ensure_ascii=False))
 
 
 def read_run_card(folder: Path) -> dict | None:

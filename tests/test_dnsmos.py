@@ -69,3 +69,18 @@ def test_the_cli_starts_without_onnxruntime():
     done = subprocess.run([sys.executable, "-c", "import sys, cmkt_cli.main; print('onnxruntime' in sys.modules)"],
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.parametrize("samples", [1, 8_000])
+def test_a_clip_shorter_than_a_second_is_skipped_as_pesq_skips_its_short_ones(tmp_path, samples):
+    write_wav(tmp_path / "enhanced" / "short.wav", _noise(samples))
+    write_wav(tmp_path / "enhanced" / "long.wav", _noise(16_000))
+    result = run_cli("score", "--enhanced", tmp_path / "enhanced", "-w", tmp_path / "w")
+    assert result.exit_code == 0 and "0 cached, 1 computed, 1 skipped" in result.output, result.output
+    assert f"short: audio is {samples / 16_000:.3f} s long: DNSMOS needs at least 1 s" in result.output, result.output
+    saved = json.loads((tmp_path / "w" / "reports" / "score" / "enhanced.json").read_text())
+    assert [row["id"] for row in saved["files"]] == ["long"] and "short" in saved["skipped"]
+
+
+def _noise(samples: int) -> np.ndarray:
+    return (0.1 * np.random.default_rng(samples).standard_normal(samples)).astype(np.float32)

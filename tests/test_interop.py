@@ -200,3 +200,62 @@ def test_train_init_from_an_upstream_checkpoint_fine_tunes_it(prepared):
     start = load_for_inference(shared("interop/sgmse/model.ckpt"), torch.device("cpu")).state_dict()
     moved = [k for k, v in run["model"].items() if not torch.equal(v, start[k])]
     assert moved and set(run["model"]) == set(start)  # the same network, one step further
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"hop_length": "128"}, "hyper-parameter hop_length must be an integer from 1 to 510, got '128'"),
+    ({"nf": -16}, "hyper-parameter nf must be an integer from 1 to 256, got -16"),
+    ({"nf": 10**6}, "hyper-parameter nf must be an integer from 1 to 256, got 1000000"),
+    ({"N": 0}, "hyper-parameter N must be an integer from 1 to 1000, got 0"),
+    ({"N": -3}, "hyper-parameter N must be an integer from 1 to 1000, got -3"),
+    ({"N": 10**9}, "hyper-parameter N must be an integer from 1 to 1000, got 1000000000"),
+    ({"ema": [1, 2]}, "its ema is not of the expected type"),
+    ({"centered": "False"}, "hyper-parameter centered must be true or false, got 'False'"),
+    ({"spec_factor": float("nan")}, "hyper-parameter spec_factor must be a number in (0, 100], got nan"),
+    ({"sigma_max": 0.01}, "hyper-parameter sigma_max must be a number in (0.05, 100], got 0.01"),
+    ({"ch_mult": "1122"}, "hyper-parameter ch_mult must be a list of 1 to 10 integers, got '1122'"),
+    ({"attn_resolutions": [torch.ones(3)]}, "hyper-parameter attn_resolutions must be an integer"),
+    ({"fir": torch.ones(3)}, "NCSN++ fir tensor"),
+    ({"hyper_parameters": ["not", "a", "dict"]}, "its hyper_parameters is not of the expected type"),
+])
+def test_hostile_hyper_parameters_are_refused_at_import_naming_the_key(tmp_path, change, named):
+    path = sgmse_variant(tmp_path / "hostile.ckpt", **change)
+    result = run_cli("import-checkpoint", path, "-o", tmp_path / "m.pt")
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and named in lines[0], lines
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_tensor_its_file_cannot_hold_is_refused_before_anything_reads_it(tmp_path, prepared):
+    """A 6 MB file declaring a 10^6 x 10^6 float64 weight over one stored value (stride 0): 8 TB if copied."""
+    payload = load_restricted(shared("interop/sgmse/model.ckpt"))
+    payload["hyper_parameters"].pop("data_module_cls")
+    bomb = torch.zeros(1, dtype=torch.float64).expand(10**6, 10**6)
+    first = next(iter(payload["state_dict"]))
+    payload["state_dict"][first] = bomb
+    payload["ema"]["shadow_params"][0] = bomb
+    path = tmp_path / "bomb.ckpt"
+    torch.save(payload, path)
+    assert path.stat().st_size < 10 * 2**20
+    wav = write_wav(tmp_path / "a.wav", speech_like(0.3))
+    for args in (("import-checkpoint", path, "-o", tmp_path / "m.pt"),
+                 ("enhance", wav, "--ckpt", path, "-w", tmp_path / "w"),
+                 ("train", "-w", prepared, "--init-from", path, "--max-steps", "1", "--run-name", "bomb")):
+        result = run_cli(*args)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1, lines
+        assert "declares (1000000, 1000000) float64, 8,000,000,000,000 bytes, the file holds 8 bytes" in lines[0]
+
+
+def test_nan_weights_are_refused_at_import_and_at_train_init_from(tmp_path, prepared):
+    payload = load_restricted(shared("interop/sgmse/model.ckpt"))
+    state = dict(payload["state_dict"])
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = torch.full_like(state[first], float("nan"))
+    path = sgmse_variant(tmp_path / "nan.ckpt", state_dict=state, ema=None)
+    for args in (("import-checkpoint", path, "-o", tmp_path / "m.pt"),
+                 ("train", "-w", prepared, "--init-from", path, "--max-steps", "1", "--run-name", "nan")):
+        result = run_cli(*args)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and "hold nan or inf" in lines[0], lines
+    assert not (tmp_path / "m.pt").exists()

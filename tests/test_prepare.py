@@ -168,3 +168,28 @@ def test_unusable_source_folders(tmp_path, setup, message):
         args += ["--noise", tmp_path / "noise"]
     result = run_cli(*args)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_a_truncated_mpeg_video_fails_as_a_truncated_wav_does(tmp_path):
+    """A GRID clip cut at 13 %: FFmpeg decodes it as a 0.37 s utterance without a word; prepare refuses it."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    whole, cut = sorted(shared("grid").glob("*.mpg"))[:2]
+    (videos / whole.name).write_bytes(whole.read_bytes())
+    data = cut.read_bytes()
+    (videos / cut.name).write_bytes(data[:int(0.13 * len(data))])
+    result = run_cli("prepare", videos, "--noise", shared("noise"), "--split", "1,0,0", "-w", tmp_path / "w")
+    assert result.exit_code == 2 and f"{cut.name}: truncated MPEG video" in result.output, result.output
+    assert [r["id"] for r in _manifest(tmp_path / "w")] == [whole.stem]
+
+
+def test_links_that_lead_nowhere_are_listed_in_one_warning(tmp_path):
+    write_wav(tmp_path / "clean" / "a.wav", speech_like(1.0))
+    (tmp_path / "clean" / "gone.wav").symlink_to(tmp_path / "missing.wav")
+    (tmp_path / "clean" / "loop.wav").symlink_to(tmp_path / "clean" / "loop.wav")
+    result = run_cli("prepare", tmp_path / "clean", "--noise", shared("noise"), "-w", tmp_path / "w")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "lead nowhere" in line]
+    assert warnings == [f"warning: {tmp_path / 'clean'}: skipped 2 symbolic links that lead nowhere (dangling or "
+                        f"looping): gone.wav, loop.wav"]
+    assert [r["id"] for r in _manifest(tmp_path / "w")] == ["a"]

@@ -137,3 +137,28 @@ def test_a_report_inside_the_workdir_is_never_one_of_its_systems(report, tmp_pat
         assert [c.name for c in gather([workdir], None, None, "test", out).columns] == ["noisy", SYSTEM, "clean"]
     finally:
         shutil.rmtree(out)
+
+
+def test_the_report_says_over_how_many_files_each_score_is_averaged(tmp_path):
+    """References for 1 of 2 files: the intrusive scores cover that one; the page and the command say so."""
+    speech = load_audio(shared("metric_refs/python_pesq/speech.wav")).samples
+    noisy = load_audio(shared("metric_refs/python_pesq/speech_bab_0dB.wav")).samples
+    for name in ("one", "two"):
+        write_wav(tmp_path / "enhanced" / f"{name}.wav", noisy)
+    write_wav(tmp_path / "clean" / "one.wav", speech)
+    result = run_cli("report", tmp_path / "enhanced", "--clean", tmp_path / "clean", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert ("warning: enhanced: PESQ-WB, PESQ-NB, STOI, ESTOI, SI-SDR over 1 of 2 files (the others have no clean "
+            "reference or could not be scored)") in result.output
+    summary = json.loads((tmp_path / "out" / "scores.json").read_text())["summary"]
+    assert summary["enhanced"]["pesq_wb"]["n"] == 1 and summary["enhanced"]["dnsmos_ovrl"]["n"] == 2
+    assert "1 of 2 files" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_a_report_folder_holding_an_input_is_refused_by_name(tmp_path):
+    speech = load_audio(shared("metric_refs/python_pesq/speech.wav")).samples
+    write_wav(tmp_path / "parent" / "system" / "a.wav", speech)
+    result = run_cli("report", tmp_path / "parent" / "system", "-o", tmp_path / "parent")
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and lines == [f"error: -o {tmp_path / 'parent'}: the report folder holds the input "
+                                               f"{tmp_path / 'parent' / 'system'}; choose a folder outside the inputs"]

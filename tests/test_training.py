@@ -1,11 +1,16 @@
 """`cmkt train`: checkpoints and logs, refusing to overwrite, and resume == uninterrupted (deterministic on CPU)."""
 
 import csv
+import errno
+import os
+from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from pipelines import checkpoints
+from pipelines.errors import BadInput
+from tests.conftest import random_checkpoint, run_cli
 
 FAST = ["--preset", "small", "--batch-size", "2", "--crop-frames", "16", "--validate-every", "1000",
         "--val-steps", "1", "--lr", "1e-3", "-q"]
@@ -128,3 +133,61 @@ def test_a_resumed_log_of_older_columns_is_rewritten_under_the_new_header(tmp_pa
         rows = list(reader)
     assert reader.fieldnames == COLUMNS and [r["step"] for r in rows] == ["10", "20"]
     assert rows[1]["val_pesq"] == "1.3" and rows[1]["val_estoi"] == "" and rows[0]["loss"] == "0.5"
+
+
+class _FillsUp:
+    """A file on a disk with `room` bytes free: writes beyond it fail as a full disk does (OSError ENOSPC)."""
+
+    def __init__(self, file, room: int):
+        self.file, self.room = file, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            self.file.write(bytes(data)[:self.room])
+            self.room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def test_a_full_disk_while_saving_a_checkpoint_or_model_file_is_one_line_and_leaves_no_partial_file(tmp_path,
+                                                                                                       monkeypatch):
+    """torch reports a failed write only as RuntimeError "unexpected pos"; cmkt reports the full disk."""
+    checkpoint = random_checkpoint(tmp_path / "run" / "last.ckpt")
+    finished = checkpoint.read_bytes()
+    monkeypatch.setattr(checkpoints, "open", lambda path, mode: _FillsUp(open(path, mode), 100_000), raising=False)
+    with pytest.raises(BadInput, match=f"^no space left on the device of {tmp_path / 'run'}: free some space and "
+                                       f"rerun \\(finished work is kept\\)$"):
+        random_checkpoint(checkpoint)
+    assert checkpoint.read_bytes() == finished and [p.name for p in checkpoint.parent.iterdir()] == ["last.ckpt"]
+    result = run_cli("export", checkpoint, "-o", tmp_path / "model.pt")
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        f"error: no space left on the device of {tmp_path}: free some space and rerun (finished work is kept)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.slow
+def test_train_on_a_full_disk_keeps_its_finished_checkpoints(prepared, monkeypatch):
+    saves = []  # the disk fills up after best.ckpt, while last.ckpt is written
+
+    def filling(path, mode):
+        saves.append(path)
+        return _FillsUp(open(path, mode), 10**12 if len(saves) == 1 else 100_000)
+
+    monkeypatch.setattr(checkpoints, "open", filling, raising=False)
+    result = run_cli("train", "-w", prepared, "--run-name", "full", "--max-steps", "1", *FAST)
+    run = prepared / "train" / "full"
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and lines == [f"error: no space left on the device of {run}: free some space and "
+                                               f"rerun (finished work is kept)"], result.output
+    assert [Path(p).name for p in saves] == ["best.tmp", "last.tmp"]
+    assert (run / "best.ckpt").exists() and not (run / "last.ckpt").exists() and not list(run.glob("*.tmp"))

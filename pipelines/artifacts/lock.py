@@ -13,6 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from pipelines.atomic import check_target
 from pipelines.errors import WorkdirBusy
 
 
@@ -26,7 +27,7 @@ class WorkdirLock:
 
     def __enter__(self) -> "WorkdirLock":
         self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(check_target(self.lock_file), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import h5py
 
+from pipelines.artifacts.integrity import sign
 from pipelines.artifacts.shards import Shard, split_suffix
 from pipelines.artifacts.workdir import Workdir
+from pipelines.atomic import replaced_atomically
 from pipelines.errors import BadInput
 from pipelines.reporting import active_reporter
 
@@ -60,13 +62,9 @@ def merge_split(workdir: Workdir, stage: str, split: str, force: bool = False) -
     if not force and target.exists() and _merged_from(target) is None:
         raise BadInput(f"{target} exists and was not merged from shards: `cmkt merge --force` replaces it with "
                        f"the merge of the {len(shards)} shards")
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # concurrent readers may merge at once
-    try:
+    # concurrent readers may merge at once: each into its own temporary file
+    with replaced_atomically(target, target.with_name(f".{target.name}.{os.getpid()}.tmp")) as temporary:
         items = _write_merge(temporary, shards, f"{stage} {split}")
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    os.replace(temporary, target)
     return MergeResult(stage, split, len(shards), items, target)
 
 
@@ -86,6 +84,7 @@ def _write_merge(target: Path, shards: list[Path], label: str) -> int:
                     _link_group(group, out.create_group(uid), path.name)
                     items += 1
         out.attrs[MERGED_FROM] = json.dumps(stamps)
+        sign(out)
     return items
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.artifacts.shards import WHOLE, Shard
+from pipelines.atomic import check_target
 from pipelines.errors import BadInput
 
 
@@ -62,4 +63,16 @@ def make_folder(path: Path, option: str) -> Path:
         raise BadInput(f"{option} {path}: cannot create this folder ({err.strerror or err})") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise BadInput(f"{option} {path}: this folder is not writable")
+    return path
+
+
+def output_file(path: Path, option: str, force: bool) -> Path:
+    """The one file a command writes (export's, import-checkpoint's `-o FILE`), or BadInput in one line: a folder, a
+    link, one of the command's inputs, or an existing file without --force. Its folder is created."""
+    if path.is_dir():
+        raise BadInput(f"{option} {path}: this is a folder; give the file to write (e.g. {path / 'model.pt'})")
+    check_target(path)
+    if path.exists() and not force:
+        raise BadInput(f"{option} {path}: the file exists; --force replaces it")
+    make_folder(path.parent, option)
     return path

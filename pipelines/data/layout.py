@@ -17,6 +17,7 @@ from pathlib import Path
 from pipelines.audio_io import AUDIO_SUFFIXES, VIDEO_SUFFIXES
 from pipelines.data.manifest import Utterance, safe_id
 from pipelines.errors import BadInput
+from pipelines.reporting import active_reporter
 
 SPLIT_ALIASES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid", "dev": "valid", "test": "test"}
 
@@ -57,14 +58,13 @@ def discover_flat(sources: list[Path], speaker_regex: str | None) -> list[Uttera
     utterances = []
     for source in sources:
         groups: dict[Path, dict[str, Path]] = defaultdict(dict)
-        for path in sorted(source.rglob("*")):
+        for path in files_in(source, AUDIO_SUFFIXES | VIDEO_SUFFIXES | {".txt"}):
             suffix = path.suffix.lower()
-            if path.is_file() and (suffix in AUDIO_SUFFIXES or suffix in VIDEO_SUFFIXES or suffix == ".txt"):
-                kind = "text" if suffix == ".txt" else "video" if suffix in VIDEO_SUFFIXES else "audio"
-                key = path.with_suffix("")
-                if kind in groups[key]:
-                    raise BadInput(f"two {kind} files for one utterance: {groups[key][kind]} and {path}")
-                groups[key][kind] = path
+            kind = "text" if suffix == ".txt" else "video" if suffix in VIDEO_SUFFIXES else "audio"
+            key = path.with_suffix("")
+            if kind in groups[key]:
+                raise BadInput(f"two {kind} files for one utterance: {groups[key][kind]} and {path}")
+            groups[key][kind] = path
         for key, files in groups.items():
             if "audio" not in files and "video" not in files:
                 continue
@@ -133,11 +133,10 @@ def _by_stem(folder: Path, suffixes: set[str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     if not folder.is_dir():
         return found
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in suffixes:
-            if path.stem in found:
-                raise BadInput(f"duplicate id '{path.stem}': {found[path.stem]} and {path}")
-            found[path.stem] = path
+    for path in files_in(folder, suffixes, recursive=False):
+        if path.stem in found:
+            raise BadInput(f"duplicate id '{path.stem}': {found[path.stem]} and {path}")
+        found[path.stem] = path
     return found
 
 
@@ -164,9 +163,7 @@ def media_files(inputs: Path, doing: str) -> list[tuple[str, Path, Path]]:
     """
     if not inputs.exists():
         raise BadInput(f"{inputs}: no such file or folder")
-    suffixes = AUDIO_SUFFIXES | VIDEO_SUFFIXES
-    files = [inputs] if inputs.is_file() else sorted(p for p in inputs.rglob("*")
-                                                      if p.is_file() and p.suffix.lower() in suffixes)
+    files = [inputs] if inputs.is_file() else files_in(inputs, AUDIO_SUFFIXES | VIDEO_SUFFIXES)
     if not files:
         raise BadInput(f"{inputs}: no audio or video files to {doing}")
     root = inputs.parent if inputs.is_file() else inputs
@@ -178,4 +175,23 @@ def media_files(inputs: Path, doing: str) -> list[tuple[str, Path, Path]]:
             raise BadInput(f"duplicate id '{uid}': {seen[uid]} and {path}")
         seen[uid] = path
         found.append((uid, path, relative))
+    return found
+
+
+def files_in(folder: Path, suffixes: set[str], recursive: bool = True) -> list[Path]:
+    """The files under `folder` (or directly in it) with one of `suffixes` (lower case), sorted: the one scan of every
+    input folder. Symbolic links that lead nowhere (dangling, or looping) cannot be read: they are left out, and
+    listed in one warning line rather than skipped unsaid."""
+    found, broken = [], []
+    for path in sorted(folder.rglob("*") if recursive else folder.iterdir()):
+        if path.suffix.lower() not in suffixes:
+            continue
+        if path.is_file():
+            found.append(path)
+        elif path.is_symlink() and not path.exists():
+            broken.append(path.relative_to(folder).as_posix())
+    if broken:
+        listed = ", ".join(broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        active_reporter().warn(f"{folder}: skipped {len(broken)} symbolic link{'s' if len(broken) > 1 else ''} that "
+                               f"lead{'' if len(broken) > 1 else 's'} nowhere (dangling or looping): {listed}")
     return found

@@ -5,12 +5,12 @@ Written as CSV (for people and pandas) and JSON (for tools) in the workdir.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from dataclasses import asdict, dataclass, fields
 
 from pipelines.artifacts.workdir import Workdir
+from pipelines.atomic import write_csv, write_text
 from pipelines.errors import BadInput
 
 SPLITS = ("train", "valid", "test")
@@ -66,11 +66,8 @@ def distinct_ids(names: list[str]) -> tuple[dict[str, str], list[str]]:
 
 def write_manifest(workdir: Workdir, utterances: list[Utterance]) -> None:
     rows = [asdict(u) for u in sorted(utterances, key=lambda u: (SPLITS.index(u.split), u.id))]
-    with open(workdir.manifest_csv, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    workdir.manifest_json.write_text(json.dumps(rows, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_csv(workdir.manifest_csv, MANIFEST_FIELDS, rows)
+    write_text(workdir.manifest_json, json.dumps(rows, indent=1, ensure_ascii=False))
 
 
 def read_manifest(workdir: Workdir, split: str | None = None) -> list[Utterance]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.audio_io import AUDIO_SUFFIXES, audio_kinds
+from pipelines.data.layout import files_in
 from pipelines.data.manifest import SPLITS
 from pipelines.errors import BadInput
 
@@ -43,7 +44,7 @@ def parse_snrs(text: str) -> list[float]:
 def find_noise_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise BadInput(f"{folder}: noise folder does not exist")
-    files = sorted(p.resolve() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    files = sorted(p.resolve() for p in files_in(folder, AUDIO_SUFFIXES))
     if not files:
         raise BadInput(f"{folder}: no noise audio files ({audio_kinds()}) found")
     return files

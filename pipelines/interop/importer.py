@@ -37,6 +37,7 @@ def is_lightning(payload: Any) -> bool:
 
 def import_lightning(payload: dict[str, Any], path: Path) -> dict[str, Any]:
     """{"config", "weights" (float64), "card"} of a Lightning checkpoint read by `reader.load_restricted`."""
+    _check_layout(payload, path)
     state, averaged = _ema_state(payload, path)
     project = next((p for p in PROJECTS if p.matches(state)), None)
     if project is None:
@@ -53,6 +54,27 @@ def import_lightning(payload: dict[str, Any], path: Path) -> dict[str, Any]:
                               "global_step": payload.get("global_step"), "weights": "EMA" if averaged else "raw"},
             "sampling": sampling.to_dict()}
     return {"config": config.to_dict(), "weights": weights, "card": card}
+
+
+def _check_layout(payload: dict[str, Any], path: Path) -> None:
+    """The parts of a Lightning checkpoint the import reads, of the types Lightning writes (BadInput naming the part
+    otherwise): `hyper_parameters` a dict, `state_dict` names -> tensors, `ema` a dict whose `shadow_params` is a list
+    of tensors, `global_step` a count."""
+    state, ema = payload["state_dict"], payload.get("ema")
+    problems = {
+        "hyper_parameters": not isinstance(payload["hyper_parameters"], dict),
+        "state_dict": not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, Tensor)
+                                                             for k, v in state.items()),
+        "ema": ema is not None and not (isinstance(ema, dict) and (ema.get("shadow_params") is None or (
+            isinstance(ema["shadow_params"], (list, tuple))
+            and all(isinstance(v, Tensor) for v in ema["shadow_params"])))),
+        "global_step": not (payload.get("global_step") is None or (isinstance(payload["global_step"], int)
+                                                                   and 0 <= payload["global_step"] < 2**63)),
+    }
+    wrong = [part for part, bad in problems.items() if bad]
+    if wrong:
+        raise BadInput(f"{path}: not an SGMSE+ or StoRM checkpoint as Lightning writes one (its {', '.join(wrong)} "
+                       f"{'is' if len(wrong) == 1 else 'are'} not of the expected type)")
 
 
 def _ema_state(payload: dict[str, Any], path: Path) -> tuple[dict[str, Tensor], bool]:

@@ -42,9 +42,35 @@ def load_restricted(path: Path) -> Any:
     stubs = [_stand_in(name) for name in names]
     try:
         with torch.serialization.safe_globals(stubs):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise BadInput(f"{path}: not a readable checkpoint ({_first_line(err)})") from None
+    _check_sizes(payload, path)
+    return payload
+
+
+MAX_TENSOR_BYTES = 2**32  # 4 GiB: far above any weight of a speech-enhancement network (the paper preset's: 2 MiB)
+
+
+def _check_sizes(payload: Any, path: Path) -> None:
+    """Refuse, before anything reads it, a tensor that declares more elements than the file's bytes hold (a view
+    with stride 0 over one value can declare 10^12 of them, and the first copy would allocate them all) or more
+    than MAX_TENSOR_BYTES."""
+    pending = [("", payload)]
+    while pending:  # a loop, not recursion: a hostile file may nest containers deeper than Python's stack
+        where, value = pending.pop()
+        if isinstance(value, dict):
+            pending += [(f"{where}.{key}", item) for key, item in value.items()]
+        elif isinstance(value, (list, tuple)):
+            pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+        elif isinstance(value, torch.Tensor):
+            declared, held = value.numel() * value.element_size(), value.untyped_storage().nbytes()
+            if declared > held or declared > MAX_TENSOR_BYTES:
+                limit = (f"the file holds {held:,} bytes for it" if declared > held else
+                         f"more than the {MAX_TENSOR_BYTES:,} bytes cmkt reads for one tensor")
+                raise BadInput(f"{path}: refused: its tensor {where.lstrip('.') or '(the whole file)'} declares "
+                               f"{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}, {declared:,} bytes, "
+                               f"{limit}")
 
 
 def _stand_in(name: str) -> type:

@@ -15,7 +15,8 @@ from torch import Tensor
 
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
 from pipelines.inference import SamplingOptions
-from pipelines.interop.hyperparameters import Unsupported, front_end_and_sde, ncsnpp_shape, require
+from pipelines.interop.hyperparameters import (MAX_STEPS, Unsupported, flag, front_end_and_sde, integer, ncsnpp_shape,
+                                               require)
 from pipelines.interop.ncsnpp_keys import convert_ncsnpp, network_state
 
 NAME = "SGMSE+"
@@ -34,13 +35,13 @@ def convert(hparams: dict[str, Any], state: dict[str, Tensor]) -> tuple[Enhancer
     require(hparams, "backbone", ("ncsnpp",))
     if "centered" not in hparams:
         raise Unsupported("no 'centered' hyper-parameter: cannot tell whether the network's inputs were centred")
+    steps = integer(hparams, "N", 1, MAX_STEPS, 30)
     config = EnhancerConfig(preset="paper", **front_end_and_sde(hparams),
-                            network=ncsnpp_shape(hparams, DEFAULT_SHAPE), centered=bool(hparams["centered"]),
+                            network=ncsnpp_shape(hparams, DEFAULT_SHAPE), centered=flag(hparams, "centered"),
                             denoiser_output="none", score_parametrisation="sgmse", score_condition="denoised")
     model = SpeechEnhancer(config, with_aligner=False)
     net_state, bias = convert_ncsnpp(network_state(state, PREFIX), model.score_net, fold_output_bias=False)
     weights = {f"score_net.{k}": v for k, v in net_state.items()}
     weights["score_bias"] = bias
-    sampling = SamplingOptions(sampler="pc", steps=int(hparams.get("N", 30)), corrector="ald", snr=0.5,
-                               step_rule="t_eps")
+    sampling = SamplingOptions(sampler="pc", steps=steps, corrector="ald", snr=0.5, step_rule="t_eps")
     return config, weights, sampling

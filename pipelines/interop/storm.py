@@ -17,7 +17,7 @@ from torch import Tensor
 
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer
 from pipelines.inference import SamplingOptions
-from pipelines.interop.hyperparameters import Unsupported, front_end_and_sde, ncsnpp_shape, require
+from pipelines.interop.hyperparameters import Unsupported, flag, front_end_and_sde, ncsnpp_shape, require
 from pipelines.interop.ncsnpp_keys import convert_ncsnpp, network_state
 
 NAME = "StoRM"
@@ -42,12 +42,13 @@ def convert(hparams: dict[str, Any], state: dict[str, Tensor]) -> tuple[Enhancer
     require(hparams, "mode", ("regen-joint-training", "regen-freeze-denoiser"))
     condition = require(hparams, "condition", tuple(CONDITIONS))
     backbone = require(hparams, "backbone_score", tuple(BACKBONES))
-    if hparams.get("backbone_denoiser") != backbone:
-        raise Unsupported(f"backbone_denoiser {hparams.get('backbone_denoiser')!r} differs from backbone_score "
+    denoiser = hparams.get("backbone_denoiser")
+    if not isinstance(denoiser, str) or denoiser != backbone:
+        raise Unsupported(f"backbone_denoiser {str(denoiser)[:60]!r} differs from backbone_score "
                           f"{backbone!r} (cmkt's two networks share one shape)")
     config = EnhancerConfig(preset="paper", **front_end_and_sde(hparams),
                             network=ncsnpp_shape(hparams, {**DEFAULT_SHAPE, **BACKBONES[backbone]}),
-                            centered=bool(hparams.get("centered", False)), denoiser_time=False,
+                            centered=flag(hparams, "centered", False), denoiser_time=False,
                             denoiser_output="direct", score_parametrisation="sgmse",
                             score_condition=CONDITIONS[condition])
     model = SpeechEnhancer(config, with_aligner=False)

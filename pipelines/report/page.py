@@ -68,7 +68,7 @@ def render_page(comparison: Comparison, rows: list[dict], summary: dict) -> str:
         "<h1>cmkt listening report</h1>",
         f'<p class="origin">{escape(comparison.origin)} · {len(rows)} files · '
         f'{", ".join(escape(s.name) for s in systems)}</p>',
-        "<h2>Summary</h2>", _summary_table(comparison.columns, summary, metrics),
+        "<h2>Summary</h2>", _summary_table(comparison.columns, summary, metrics, len(rows)),
         f'<p class="origin">{_summary_note(comparison.columns)}</p>',
         *(["<h2>Systems</h2>", '<div class="cards">', *(_card(s) for s in systems), "</div>"] if systems else []),
         "<h2>Files</h2>", '<p class="origin">Click a score heading to sort by it (again to reverse).</p>',
@@ -80,7 +80,7 @@ def render_page(comparison: Comparison, rows: list[dict], summary: dict) -> str:
 def _summary_note(columns: list[Column]) -> str:
     kinds = {c.kind for c in columns}
     return " ".join([
-        "Mean ± std over files;",
+        "Mean ± std over files (over fewer where some lack a score: the count is given);",
         "below each system's mean, its mean improvement over the noisy input;" if "noisy" in kinds else "",
         "the best mean of each column is highlighted" + (" (the clean reference aside)." if "clean" in kinds else "."),
         "All scores: higher is better. DNSMOS needs no reference;",
@@ -89,7 +89,7 @@ def _summary_note(columns: list[Column]) -> str:
     ]).replace("  ", " ")
 
 
-def _summary_table(columns: list[Column], summary: dict, metrics: list[str]) -> str:
+def _summary_table(columns: list[Column], summary: dict, metrics: list[str], files: int) -> str:
     ranked = [c.name for c in columns if c.kind != "clean"]
     best = {m: max((summary[c][m]["mean"], c) for c in ranked if m in summary[c])[1]
             for m in metrics if any(m in summary[c] for c in ranked)}
@@ -105,6 +105,8 @@ def _summary_table(columns: list[Column], summary: dict, metrics: list[str]) -> 
             delta = stats.get("delta")
             note = ("" if delta is None else
                     f'<span class="delta{" worse" if delta < 0 else ""}">{delta:+.2f} vs noisy</span>')
+            if stats["n"] < files:  # a mean over fewer files than the page shows: say over how many
+                note += f'<span class="delta worse">{stats["n"]} of {files} files</span>'
             mark = " best" if best.get(metric) == column.name else ""
             cells.append(f'<td class="num{mark}">{stats["mean"]:.2f} ± {stats["std"]:.2f}{note}</td>')
         lines.append(f"<tr><th>{escape(column.name)}</th>{''.join(cells)}</tr>")

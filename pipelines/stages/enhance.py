@@ -33,6 +33,7 @@ import torch
 from pipelines.artifacts.checksums import combine_checksums, file_checksum
 from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
+from pipelines.atomic import add_inputs, check_target
 from pipelines.audio_io import SAMPLE_RATE, load_audio, to_source, write_audio
 from pipelines.compare import compare
 from pipelines.data.layout import media_files
@@ -43,7 +44,7 @@ from pipelines.errors import BadInput, check_choice
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.pretrained import card_sampling
 from pipelines.reporting import Reporter
-from pipelines.run_card import write_run_card
+from pipelines.run_card import RUN_CARD, write_run_card
 from pipelines.speedups import PRECISIONS, compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
 from pipelines.checkpoints import load_for_inference
@@ -124,24 +125,23 @@ def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path | None, options:
         checksum = combine_checksums(file_checksum(path), file_checksum(video) if video else None)
         target = (out_dir / relative.with_suffix(".wav") if out_dir is not None
                   else path.with_name(f"{path.stem}{ENHANCED_SUFFIX}.wav"))
-        _check_target(target, path)
+        _check_target(target, path, options.plot)
         recordings.append(Recording(uid, target, checksum, source=path, video=video))
     name = safe_id((out_dir or inputs.parent).resolve().name)
     model, options = _load_model(options)
     if out_dir is not None:
         make_folder(out_dir, "-o")  # before any work: a folder that cannot be written is a one-line error
+        check_target(out_dir / RUN_CARD)
     report = _enhance(workdir, name if out_dir is not None else f"beside-{name}", model, recordings, options, reporter,
                       out_dir=out_dir)
     return report, [r.target for r in recordings]
 
 
-def _check_target(target: Path, source: Path) -> None:
-    """Never write over an input or through a symbolic link (checked before any work is done)."""
-    if target.is_symlink():
-        raise BadInput(f"{target}: the output would be written through a symbolic link; remove it or choose "
-                       f"another -o folder")
-    if target.exists() and target.resolve() == source.resolve():
-        raise BadInput(f"{target}: the output would overwrite its input; choose another -o folder")
+def _check_target(target: Path, source: Path, plot: bool) -> None:
+    """Never write over an input or through a symbolic link (pipelines/atomic.py; checked before any work is done)."""
+    add_inputs([source])
+    for path in (target, target.with_suffix(".png")) if plot else (target,):
+        check_target(path)
 
 
 def _load_model(options: EnhanceOptions) -> tuple[SpeechEnhancer, EnhanceOptions]:
@@ -162,7 +162,7 @@ def enhance_split(workdir: Workdir, split: str, options: EnhanceOptions, reporte
     """Enhance a prepared split into WORKDIR/enhanced/NAME/ID.wav, ready for `cmkt score --enhanced`."""
     model, options = _load_model(options)
     name = output_name(options)
-    out_dir = workdir.root / "enhanced" / name
+    out_dir = check_target(workdir.root / "enhanced" / name)
     recordings = []
     with PreparedSplit(workdir, split) as prepared:
         for utterance in read_manifest(workdir, split):

@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import torch
 
 from pipelines.artifacts.checksums import file_checksum
 from pipelines.artifacts.shards import WHOLE, Shard
-from pipelines.artifacts.store import ArtifactStore
+from pipelines.artifacts.store import ArtifactFile, ArtifactStore
 from pipelines.artifacts.workdir import Workdir
 from pipelines.data.manifest import chosen_splits, read_manifest
 from pipelines.errors import BadInput
 from pipelines.models.lip_resnet import ENCODER_CROP, load_lrw_encoder
 from pipelines.reporting import Reporter
-from pipelines.stages.runner import StageReport, committing, uncached
+from pipelines.stages.runner import StageReport, committing_all, uncached
 from pipelines.video.clip_features import (LRW_MEAN, LRW_STD, MISSING, SMOOTHING_WINDOW, STEPS, UNTRAINED, ClipFeatures,
                                            ClipTask, featurize_clip)
 from pipelines.video.face_landmarks import resolve_face_model
@@ -95,9 +93,8 @@ def featurize_lips(workdir: Workdir, options: LipOptions, reporter: Reporter) ->
     by_video: dict[str, list[ClipTask]] = {}  # mixtures of one clean recording share its video: one pass each
     for task in todo:
         by_video.setdefault(task.video_key, []).append(task)
-    with ExitStack() as stack, reporter.progress(len(todo), "lips") as bar:
-        for split, store in stores.items():
-            stack.enter_context(committing(store, reports[split]))
+    with committing_all([(store, reports[split]) for split, store in stores.items()]), \
+            reporter.progress(len(todo), "lips") as bar:
         for first, outcome in _outcomes([tasks[0] for tasks in by_video.values()], options.jobs):
             if not isinstance(outcome, BadInput):
                 run.frames += len(outcome.arrays["rois"])
@@ -165,7 +162,7 @@ def write_previews(workdir: Workdir, split: str, reporter: Reporter, shard: Shar
     path = workdir.artifact(STAGE, split, shard)
     if not path.exists():
         return folder
-    with h5py.File(path, "r") as artifact:
+    with ArtifactFile(path, STAGE) as artifact:
         for uid, group in artifact.items():
             write_contact_sheet(folder / f"{uid}.png", group["rois"][()])
     reporter.info(f"mouth crop previews: {folder}")

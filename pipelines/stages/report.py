@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from pipelines.artifacts.workdir import make_folder
-from pipelines.audio_io import SAMPLE_RATE, load_audio
+from pipelines.atomic import check_target, write_text
+from pipelines.audio_io import SAMPLE_RATE, load_audio, write_audio
 from pipelines.compare import compare
 from pipelines.data.manifest import safe_id
 from pipelines.errors import BadInput
+from pipelines.metrics import METRIC_LABELS
 from pipelines.report.page import render_page
 from pipelines.report.sources import Audio, Comparison
 from pipelines.reporting import Reporter
@@ -46,6 +47,8 @@ def write_report(comparison: Comparison, out_dir: Path, reporter: Reporter, jobs
     """Score, copy and draw every file (in `jobs` processes), then write index.html and scores.json."""
     make_folder(out_dir, "-o")
     folders = {c.name: c.folder for c in comparison.columns}
+    for planned in ("index.html", "scores.json", "img", *(f"audio/{folder}" for folder in folders.values())):
+        check_target(out_dir / planned)  # before any work: no link in the report folder leads the copies elsewhere
     items = [WorkItem(uid, "", FileTask(uid, {c.name: audio[c.name] for c in comparison.columns if c.name in audio},
                                         folders, out_dir))
              for uid, audio in comparison.files.items()]
@@ -60,11 +63,11 @@ def write_report(comparison: Comparison, out_dir: Path, reporter: Reporter, jobs
             bar.advance()
     rows.sort(key=lambda row: row["id"])
     summary = summarise(rows, [c.name for c in comparison.columns])
-    (out_dir / "scores.json").write_text(json.dumps({"columns": [c.name for c in comparison.columns],
-                                                     "summary": summary, "files": rows}, indent=1,
-                                                    ensure_ascii=False))
-    page = out_dir / "index.html"
-    page.write_text(render_page(comparison, rows, summary), encoding="utf-8")
+    for line in coverage(summary, len(rows)):
+        reporter.warn(line)
+    write_text(out_dir / "scores.json", json.dumps({"columns": [c.name for c in comparison.columns],
+                                                    "summary": summary, "files": rows}, indent=1, ensure_ascii=False))
+    page = write_text(out_dir / "index.html", render_page(comparison, rows, summary))
     return ReportResult(page, len(rows), failed)
 
 
@@ -88,9 +91,8 @@ def _samples(audio: Audio) -> np.ndarray:
 
 def _write_pcm(path: Path, samples: np.ndarray) -> None:
     """16-bit PCM, which every browser plays (half the size of float WAV); louder than full scale: scaled down."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
-    sf.write(path, samples / peak if peak > 1.0 else samples, SAMPLE_RATE, subtype="PCM_16")
+    write_audio(path, samples / peak if peak > 1.0 else samples, SAMPLE_RATE, subtype="PCM_16")
 
 
 def summarise(rows: list[dict], columns: list[str]) -> dict[str, dict[str, dict[str, float]]]:
@@ -113,8 +115,27 @@ def summarise(rows: list[dict], columns: list[str]) -> dict[str, dict[str, dict[
     return summary
 
 
+def coverage(summary: dict[str, dict[str, dict[str, float]]], files: int) -> list[str]:
+    """One line per signal whose scores some files lack (a mean over fewer files than the page shows), e.g.
+    "noisy: PESQ-WB, STOI over 2 of 7 files"."""
+    lines = []
+    for column, per_metric in summary.items():
+        partial: dict[int, list[str]] = {}
+        for metric, stats in per_metric.items():
+            if stats["n"] < files:
+                partial.setdefault(stats["n"], []).append(METRIC_LABELS[metric])
+        lines += [f"{column}: {', '.join(labels)} over {n} of {files} files (the others have no clean reference or "
+                  f"could not be scored)" for n, labels in sorted(partial.items())]
+    return lines
+
+
 def check_output(out_dir: Path, inputs: list[Path]) -> None:
-    """The report folder must not be one of the inputs (its audio copies would be compared with themselves)."""
+    """The report folder must not be one of the inputs (its audio copies would be compared with themselves) nor
+    hold one (what lies inside the report folder is never taken as an input)."""
+    report = out_dir.resolve()
     for path in inputs:
-        if out_dir.resolve() == path.resolve():
+        if report == path.resolve():
             raise BadInput(f"-o {out_dir}: the report folder cannot be an input folder; choose another")
+        if report in path.resolve().parents:
+            raise BadInput(f"-o {out_dir}: the report folder holds the input {path}; choose a folder outside the "
+                           f"inputs")

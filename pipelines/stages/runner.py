@@ -81,17 +81,26 @@ def uncached(store: ArtifactStore, items: Iterable, report: StageReport) -> list
     return todo
 
 
-@contextmanager
-def committing(store: ArtifactStore, report: StageReport) -> Iterator[None]:
+def committing(store: ArtifactStore, report: StageReport):
     """Commit the store when the work ends, also on Ctrl-C (then exit as interrupted, work kept)."""
+    return committing_all([(store, report)])
+
+
+@contextmanager
+def committing_all(runs: list[tuple[ArtifactStore, StageReport]]) -> Iterator[None]:
+    """`committing` for a stage that works on several splits at once: on Ctrl-C every store is committed and the
+    message counts the items of all of them."""
     try:
         yield
     except KeyboardInterrupt:
+        for store, _ in runs:
+            store.commit()
+        saved = {report.split: report.cached + report.computed for _, report in runs}
+        each = f" ({', '.join(f'{split} {count}' for split, count in saved.items())})" if len(runs) > 1 else ""
+        raise Interrupted(f"{runs[0][0].stage} {', '.join(saved)} interrupted: {sum(saved.values())} items "
+                          f"saved{each}; rerun to resume") from None
+    for store, _ in runs:
         store.commit()
-        raise Interrupted(
-            f"{store.stage} {store.split} interrupted: {report.cached + report.computed} items saved; rerun to resume"
-        ) from None
-    store.commit()
 
 
 def outcomes(todo: list[WorkItem], compute: Callable, jobs: int):

@@ -10,7 +10,6 @@ the artifact store like any stage, so rescoring after adding files is cheap.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,9 @@ import numpy as np
 from pipelines.artifacts.checksums import combine_checksums, file_checksum
 from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
+from pipelines.atomic import write_csv, write_text
 from pipelines.audio_io import AUDIO_SUFFIXES, SAMPLE_RATE, audio_kinds, load_audio
+from pipelines.data.layout import files_in
 from pipelines.data.manifest import distinct_ids, read_manifest, safe_id
 from pipelines.data.prepared import PreparedSplit
 from pipelines.errors import BadInput
@@ -145,15 +146,9 @@ def _summary(rows: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def _save(result: ScoreResult, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.csv_path, result.json_path = out_dir / f"{result.name}.csv", out_dir / f"{result.name}.json"
-    columns = ["id"] + list(result.summary)
-    with open(result.csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(result.rows)
+    result.csv_path = write_csv(out_dir / f"{result.name}.csv", ["id", *result.summary], result.rows)
     report = result.report
-    result.json_path.write_text(json.dumps({
+    result.json_path = write_text(out_dir / f"{result.name}.json", json.dumps({
         "name": result.name,
         "summary": result.summary,
         "files": result.rows,
@@ -166,12 +161,11 @@ def _audio_files(folder: Path, option: str) -> dict[str, Path]:
     if not folder.is_dir():
         raise BadInput(f"{option} {folder}: no such folder")
     files = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES:
-            stem = path.relative_to(folder).with_suffix("").as_posix()
-            if stem in files:
-                raise BadInput(f"duplicate id '{stem}' in {option} {folder}: {files[stem].name} and {path.name}")
-            files[stem] = path
+    for path in files_in(folder, AUDIO_SUFFIXES):
+        stem = path.relative_to(folder).with_suffix("").as_posix()
+        if stem in files:
+            raise BadInput(f"duplicate id '{stem}' in {option} {folder}: {files[stem].name} and {path.name}")
+        files[stem] = path
     if not files:
         raise BadInput(f"{option} {folder}: no audio files ({audio_kinds()})")
     return files

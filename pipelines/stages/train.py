@@ -22,6 +22,7 @@ import torch
 
 from pipelines.artifacts.lock import WorkdirLock
 from pipelines.artifacts.workdir import Workdir
+from pipelines.atomic import check_removable, check_target, write_text
 from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, count_parameters
 from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
@@ -95,8 +96,12 @@ def _train_run(workdir: Workdir, options: TrainOptions, reporter: Reporter, devi
     if options.resume and not options.force and not last.exists():
         raise BadInput(f"--resume: {last} does not exist, so there is nothing to resume (an interrupted first save "
                        f"leaves none): start the run without --resume")
+    check_target(folder)  # before any work: no link on the way to the run folder nor in it, no input in it
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        check_target(entry)
     if distributed.is_main():
         if options.force and folder.exists():
+            check_removable(folder)
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for partial in folder.glob("*.tmp"):  # a checkpoint save that was interrupted: never read, never kept
@@ -132,7 +137,7 @@ def _train_run(workdir: Workdir, options: TrainOptions, reporter: Reporter, devi
         trainer.load(payload)
         reporter.info(f"resuming {folder.name} from step {trainer.state.step}")
     if distributed.is_main():
-        (folder / "config.json").write_text(json.dumps({"model": config.to_dict(), "device": str(device)}, indent=1))
+        write_text(folder / "config.json", json.dumps({"model": config.to_dict(), "device": str(device)}, indent=1))
     parameters, inference_parameters = count_parameters(model), count_parameters(model, inference_only=True)
     networks = "denoiser + score network" if config.generative else "a predictive model"
     reporter.info(f"training {config.preset} ({config.backbone}), fusion {config.fusion} ({parameters / 1e6:.3f} M "

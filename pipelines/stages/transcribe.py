@@ -10,19 +10,18 @@ with `--shard I/N`: each shard job writes its own artifact file and tables).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import h5py
 import numpy as np
 
 from pipelines.artifacts.shards import WHOLE, Shard
 from pipelines.artifacts.checksums import combine_checksums, file_checksum
-from pipelines.artifacts.store import ArtifactStore
+from pipelines.artifacts.store import ArtifactFile, ArtifactStore
 from pipelines.artifacts.workdir import Workdir
+from pipelines.atomic import write_csv
 from pipelines.audio_io import load_audio
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import Utterance, chosen_splits, read_manifest
@@ -203,7 +202,7 @@ def _say_heard(transcriber: Transcriber, reporter: Reporter) -> None:
 
 def _rows(artifact_path: Path, paths: dict[str, str]) -> list[TranscriptRow]:
     """Every transcript of the committed artifact (this run's, cached ones included), with source paths if known."""
-    with h5py.File(artifact_path, "r") as artifact:
+    with ArtifactFile(artifact_path, STAGE) as artifact:
         return [TranscriptRow(uid, str(g.attrs["source"]), str(g.attrs["language"]), float(g.attrs["avg_logprob"]),
                               str(g.attrs["text"]), paths.get(uid, "")) for uid, g in artifact.items()]
 
@@ -224,9 +223,5 @@ def _write_path_table(workdir: Workdir, shard: Shard, rows: list[TranscriptRow])
 
 
 def _write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([[" ".join(str(cell).split()) for cell in row] for row in rows])
-    return path
+    return write_csv(path, header, [dict(zip(header, (" ".join(str(cell).split()) for cell in row))) for row in rows],
+                     delimiter="\t")

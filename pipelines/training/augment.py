@@ -18,6 +18,7 @@ resumed run continues the same sequence:
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import torch
 from torch import Tensor
 
 from pipelines import choices
+from pipelines.atomic import write_bytes
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.errors import BadInput
 
@@ -158,9 +160,9 @@ def room_bank(options: AugmentOptions, run_folder: Path | None, seed: int) -> Te
     length = max(len(r) for r in responses)
     bank = np.stack([np.pad(r, (0, length - len(r))) for r in responses]).astype(np.float32)
     if cached is not None:
-        temporary = cached.with_suffix(".tmp.npy")
-        np.save(temporary, bank)
-        temporary.replace(cached)
+        buffer = io.BytesIO()
+        np.save(buffer, bank)
+        write_bytes(cached, buffer.getbuffer())
     return torch.from_numpy(bank)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
-from pipelines.atomic import replaced_atomically
+from pipelines.atomic import check_target, write_csv
 from pipelines.plots import plot_curves
 
 LOSSES = ["loss", "loss_denoiser", "loss_score", "loss_align", "loss_ot", "loss_kd"]  # align, ot: with --transfer
@@ -20,11 +20,10 @@ class TrainingLog:
         self.csv_path = folder / "metrics.csv"
         self.png_path = folder / "curves.png"
         if not resume or not self.csv_path.exists():
-            with open(self.csv_path, "w", newline="") as f:
-                csv.writer(f).writerow(COLUMNS)
+            write_csv(self.csv_path, COLUMNS, [])
         else:
             self._upgrade_columns()
-        self.tensorboard = SummaryWriter(log_dir=str(folder / "tensorboard"))
+        self.tensorboard = SummaryWriter(log_dir=str(check_target(folder / "tensorboard")))
 
     def _upgrade_columns(self) -> None:
         """A run resumed from a version that logged other columns: rewrite its rows under today's header (atomically,
@@ -34,15 +33,11 @@ class TrainingLog:
             if reader.fieldnames == COLUMNS:
                 return
             rows = list(reader)
-        partial = self.csv_path.with_name(f".{self.csv_path.name}.partial")
-        with replaced_atomically(self.csv_path, partial) as temporary, open(temporary, "w", newline="") as f:
-            writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(self.csv_path, COLUMNS, rows)
 
     def write(self, **values: float) -> None:
-        with open(self.csv_path, "a", newline="") as f:
-            csv.writer(f).writerow([_cell(values.get(c)) for c in COLUMNS])
+        with open(check_target(self.csv_path), "a", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerow([_cell(values.get(c)) for c in COLUMNS])
         step = int(values["step"])
         for name, value in values.items():
             if name not in ("step", "epoch") and value is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipelines.atomic import write_bytes
 from pipelines.video.face_landmarks import EYE_CORNERS, MOUTH_POINTS, NOSE_POINTS
 
 STABLE_POINTS = EYE_CORNERS + NOSE_POINTS
@@ -92,6 +93,7 @@ def write_contact_sheet(path: Path, crops: np.ndarray, count: int = 8, columns: 
     for index, crop in enumerate(picks):
         top, left = 2 + (index // columns) * (size + 2), 2 + (index % columns) * (size + 2)
         sheet[top:top + size, left:left + size] = crop
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), sheet):
-        raise OSError(f"could not write {path}")
+    encoded, png = cv2.imencode(".png", sheet)
+    if not encoded:
+        raise OSError(f"could not encode {path}")
+    write_bytes(path, png.tobytes())
