@@ -53,6 +53,7 @@ test-all: install
 bench: install
 	$(PY) -m bench.startup --out bench/results/startup.json
 	$(PY) -m bench.speed --out bench/results/speed.json
+	$(PY) -m bench.speed --only throughput --out bench/results/training-throughput.json
 	$(PY) -m bench.stages --data $(DATA) --out bench/results/stages.json
 	$(PY) -m bench.lips_throughput --data $(DATA) --jobs 1,2 --out bench/results/lips.json
 

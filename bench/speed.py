@@ -4,7 +4,9 @@ Each measurement runs in its own process so its peak memory (ru_maxrss) is its o
 Figures: seconds per network evaluation (score network, batch 1, 256 x 256) for each
 preset and memory format, seconds to enhance a 3-second utterance with the full sampler
 (30 PC steps = 60 score evaluations + 1 denoiser pass), training steps per second, and
-enhancement time and peak memory against input length (chunked inference).
+enhancement time and peak memory against input length (chunked inference); `--only
+throughput`: seconds of audio trained on per second for each backbone preset, against the
+time the data side of a step takes.
 """
 
 from __future__ import annotations
@@ -89,13 +91,41 @@ def train_steps(preset: str, batch_size: int, crop_frames: int, steps: int, fusi
         optimizer.step()
 
     times = _timed(step, steps)
-    return {"median_s_per_step": statistics.median(times), "steps_per_s": 1.0 / statistics.median(times)}
+    audio_seconds = batch_size * samples / 16_000
+    return {"median_s_per_step": statistics.median(times), "steps_per_s": 1.0 / statistics.median(times),
+            "audio_s_per_step": audio_seconds, "audio_s_per_s": audio_seconds / statistics.median(times)}
+
+
+def training_data(workdir: str, preset: str, batch_size: int, crop_frames: int, augment: str, steps: int) -> dict:
+    """What the trainer spends per step on its data: random crops of a prepared split plus augmentation."""
+    import tempfile
+
+    from pipelines.artifacts import Workdir
+    from pipelines.enhancer import EnhancerConfig
+    from pipelines.training.augment import AugmentOptions, Augmenter
+    from pipelines.training.data import WaveformPairs, random_crops
+
+    config = EnhancerConfig(preset=preset)
+    pairs = WaveformPairs(Workdir(Path(workdir)), "train")
+    generator = torch.Generator().manual_seed(0)
+    samples = (crop_frames - 1) * config.hop_length
+    with tempfile.TemporaryDirectory() as folder:
+        augmenter = Augmenter(AugmentOptions.parse(augment), Path(folder), 0)
+
+        def step():
+            order = torch.randperm(len(pairs), generator=generator)[:batch_size].tolist()
+            clean, noisy, _ = random_crops(pairs, order, samples, generator, config.normalisation == "peak")
+            augmenter(clean, noisy, generator)
+
+        times = _timed(step, steps)
+    return {"median_s_per_step": statistics.median(times)}
 
 
 MEASUREMENTS = {
     "forward": forward,
     "enhance_utterance": enhance_utterance,
     "train_steps": train_steps,
+    "training_data": training_data,
 }
 
 
@@ -155,7 +185,18 @@ def paper_enhancement() -> list[tuple[str, dict]]:
     return [("enhance_utterance", {"preset": "paper", "seconds": 3.0, "steps": 30, "sampler": "pc"})]
 
 
-SUBSETS = {"fusion": fusion_comparison, "lengths": lambda: length_scaling([3.0, 10.0, 60.0, 600.0]),
+def training_throughput(workdir: str = "work/default") -> list[tuple[str, dict]]:
+    """Seconds of audio trained on per second, each backbone preset on 2 s crops (NCSN++ small on its own 2 s
+    crops), and the data side of a step (crops + every augmentation) on a prepared workdir."""
+    runs = [("train_steps", {"preset": preset, "batch_size": 16, "crop_frames": 126, "steps": 5})
+            for preset in ("gtcrn", "crn-m", "crn-l")]
+    runs.append(("train_steps", {"preset": "small", "batch_size": 8, "crop_frames": 250, "steps": 3}))
+    runs.append(("training_data", {"workdir": workdir, "preset": "gtcrn", "batch_size": 16, "crop_frames": 126,
+                                   "augment": "remix,reverb,bandlimit,gain", "steps": 20}))
+    return runs
+
+
+SUBSETS = {"fusion": fusion_comparison, "throughput": training_throughput, "lengths": lambda: length_scaling([3.0, 10.0, 60.0, 600.0]),
            "paper-enhance": paper_enhancement}
 
 
@@ -165,8 +206,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="skip the 10-minute input and the paper-preset 3-second enhancement (~8 min on 2 cores)")
     parser.add_argument("--only", choices=sorted(SUBSETS), default=None,
-                        help="one group: fusion (none vs ot vs mhca, ~3 min), lengths (3 s to 600 s, ~3 min) or "
-                             "paper-enhance (the paper preset's 3-second enhancement, ~8 min)")
+                        help="one group: fusion (none vs ot vs mhca, ~3 min), lengths (3 s to 600 s, ~3 min), "
+                             "throughput (training audio per second of each preset, and the data side; needs "
+                             "work/default, ~3 min) or paper-enhance (the paper preset's 3-second enhancement, ~8 min)")
     args = parser.parse_args()
     runs = SUBSETS[args.only]() if args.only else plan(args.quick)
     results = [measure(name, **kwargs) for name, kwargs in runs]

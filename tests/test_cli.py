@@ -88,6 +88,6 @@ def test_renamed_options_keep_their_former_names(tmp_path):
         assert run_cli("train", flag, "-1", "-w", tmp_path / "w").exit_code == 2  # below its minimum
     for flag in ("--adapter-scale", "--adapter-beta"):
         result = run_cli("train", flag, "0.5", "--preset", "huge", "-w", tmp_path / "w")
-        assert result.exit_code == 2 and "--preset must be one of paper, small, got 'huge'" in result.output
+        assert result.exit_code == 2 and "--preset must be one of gtcrn, crn-m, crn-l, paper, small, got 'huge'" in result.output
     result = run_cli("enhance", tmp_path / "a.wav", "--sampler", "euler", "-w", tmp_path / "w")
     assert result.exit_code == 2 and "--sampler must be one of ode, pc, predictive, got 'euler'" in result.output
