@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from bench.nfe_quality import METRICS, load_split, parse_floats, scores
-from bench.peers import System, Unavailable, alignment_lag, build, parse_cmkt
+from bench.peers import PEERS, System, Unavailable, alignment_lag, build, parse_cmkt
 from bench.stats import mean_interval, paired_difference
 from pipelines import __version__
 from pipelines.audio_io import SAMPLE_RATE
@@ -142,8 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the JSON to write")
     parser.add_argument("--png", type=Path, default=None, help="also a bar chart here")
     args = parser.parse_args(argv)
-    peers = ["noisy"] + [name for name in args.systems.split(",") if name.strip() and name != "noisy"]
-    chosen = [(name.strip(), None) for name in peers] + [parse_cmkt(spec) for spec in args.cmkt]
+    peers = ["noisy"] + [name for name in map(str.strip, args.systems.split(",")) if name and name != "noisy"]
+    unknown = [name for name in peers if name not in PEERS]
+    if unknown:
+        parser.error(f"no peer named {', '.join(unknown)} (peers: {', '.join(PEERS)}; cmkt models: --cmkt)")
+    chosen = [(name, None) for name in peers] + [parse_cmkt(spec) for spec in args.cmkt]
     labels = [name for name, _ in chosen]
     if len(set(labels)) != len(labels):
         parser.error(f"two systems share a label: {labels} (name cmkt models LABEL=MODEL)")

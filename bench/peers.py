@@ -213,6 +213,7 @@ def parse_cmkt(spec: str) -> tuple[str, str]:
 
 def alignment_lag(reference: np.ndarray, estimate: np.ndarray, max_lag: int = 4000) -> int:
     """By how many samples `estimate` lags `reference` (negative: leads), the peak of their cross-correlation."""
+    max_lag = min(max_lag, len(reference) - 1, len(estimate) - 1)
     size = 1 << (len(reference) + len(estimate) - 1).bit_length()
     correlation = np.fft.irfft(np.fft.rfft(estimate, size) * np.conj(np.fft.rfft(reference, size)), size)
     lags = np.r_[0:max_lag, -max_lag:0]

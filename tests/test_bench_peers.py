@@ -29,7 +29,8 @@ def test_bench_writes_per_file_scores_and_pairs_every_system(two_mixtures, capsy
     checkpoint = random_checkpoint(two_mixtures / "random.ckpt")
     out = two_mixtures / "peers.json"
     main(["--workdir", str(two_mixtures / "w"), "--systems", "noisy", "--cmkt", f"random={checkpoint}",
-          "--cmkt", f"broken={two_mixtures / 'missing.pt'}", "--reference", "random", "--sampler", "predictive", "--out", str(out)])
+          "--cmkt", f"broken={two_mixtures / 'missing.pt'}", "--reference", "random", "--sampler", "predictive",
+          "--out", str(out)])
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
 
