@@ -13,8 +13,10 @@ OPENAI_WHISPER_PACKAGES := openai-whisper==20250625 tiktoken==0.14.0 more-iterto
 DEMO_DEFAULT ?= work/demo-default
 CORPUS ?= work/corpus
 DEFAULT_OUTPUT := enhanced/cmkt-a-small-debian-predictive-lim10dB
+# the sample mixtures of `make demo` and `make bench-peers` (voices, languages and noises the bundled model never heard)
+DEMO_MIXTURES := $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1
 
-.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default probe corpus train-default clean
+.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers probe corpus train-default clean
 
 install: $(VENV)/.installed
 
@@ -32,8 +34,7 @@ $(VENV)/.installed: pyproject.toml
 #    score), not quality;
 #    3. the listening report of step 1 (work/demo-default/report/index.html: open it in a browser)
 demo: install
-	$(CMKT) prepare $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1 \
-		--workdir $(DEMO_DEFAULT) -q
+	$(CMKT) prepare $(DEMO_MIXTURES) --workdir $(DEMO_DEFAULT) -q
 	$(CMKT) enhance --workdir $(DEMO_DEFAULT) --split test -q
 	$(CMKT) score --workdir $(DEMO_DEFAULT) --enhanced $(DEMO_DEFAULT)/$(DEFAULT_OUTPUT) --dnsmos -q
 	@echo "--- above: the bundled model; below: a 60-step training run (pipeline check, not quality) ---"
@@ -77,11 +78,27 @@ corpus: install
 train-default: install
 	bash recipes/debian_corpus/train_default.sh $(CORPUS) work/default
 
-# the bundled model vs noisy vs noisereduce on held-out voices (0 and 5 dB) and on the sample clips
-bench-default: install
-	$(PY) -m pip install --quiet noisereduce==3.0.3
-	$(PY) -m bench.default_model --workdir work/default --snr 0,5 --limit 60 --out bench/results/default-heldout.json
-	$(PY) -m bench.default_model --workdir $(DEMO_DEFAULT) --limit 60 --out bench/results/default-samples.json
+# the enhancers a user would pick instead (noisereduce, RNNoise, DeepFilterNet3: the `bench` extra) and cmkt's
+# models, on the same held-out test voices (0 and 5 dB) and on the sample clips: JSON in bench/results/, charts in
+# docs/img/ (docs/results.md). More cmkt models: make bench-peers PEER_MODELS="--cmkt LABEL=PATH ...", e.g.
+# gtcrn-dns3=$(DATA)/interop/gtcrn/model_trained_on_dns3.tar PEER_REFERENCE=gtcrn-dns3
+PEER_MODELS ?=
+PEER_REFERENCE ?= bundled
+PEER_ARGS = --systems noisy,noisereduce,rnnoise,deepfilternet3 --cmkt bundled --cmkt bundled-nolimit=bundled@inf \
+	$(PEER_MODELS) --reference $(PEER_REFERENCE) --dnsmos
+bench-peers: $(VENV)/.bench-installed
+	$(CMKT) prepare $(DEMO_MIXTURES) --workdir $(DEMO_DEFAULT) -q
+	$(PY) -m bench.peer_bench --workdir work/default --split test --snr 0,5 --limit 60 $(PEER_ARGS) \
+		--out bench/results/peers-heldout.json --png docs/img/peers-heldout.png
+	$(PY) -m bench.peer_bench --workdir $(DEMO_DEFAULT) --split test $(PEER_ARGS) \
+		--out bench/results/peers-samples.json --png docs/img/peers-samples.png
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	touch $@
+
+# the former name of bench-peers (the bundled model vs noisy and noisereduce is part of it)
+bench-default: bench-peers
 
 clean:
 	rm -rf $(VENV) work build *.egg-info
