@@ -17,6 +17,7 @@ Everything is deterministic (seeded); rerunning skips what is already written.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import random
@@ -38,7 +39,8 @@ RATE = 16000
 MIN_SPEECH_S = 1.0  # digits and single letters teach little and are shorter than a training crop
 
 SPEECH_PACKAGES = ["fillets-ng-data", "fillets-ng-data-cs", "fillets-ng-data-nl"] + [
-    f"asterisk-core-sounds-{lang}{suffix}" for lang in ("en", "es", "fr", "it", "ru") for suffix in ("", "-g722")]
+    f"asterisk-core-sounds-{lang}{suffix}" for lang in ("en", "es", "fr", "it", "ru") for suffix in ("", "-g722")] + [
+    "tuxpaint-stamps-default", "klettres-data", "ktuberling-data"]
 NOISE_PACKAGES = ["megaglest-data", "openttd-opensfx", "bucklespring-data", "sonic-pi-samples"]
 PYPI_NOISE = "ambience==1.1.0"
 
@@ -47,13 +49,29 @@ ASTERISK_VOICES = {"en_US_f_Allison": ("allison", "en"), "es_MX_f_Allison": ("al
                    "fr_CA_f_June": ("june", "fr"), "it_IT_m_Carlo": ("carlo", "it"),
                    "ru_RU_f_IvrvoiceRU": ("ivrvoice-ru", "ru")}
 
+# Tux Paint's spoken stamp descriptions: language -> volunteer (the credits in the package's changelog). French has
+# two recording rounds, told apart by the Vorbis encoder that wrote the file: a woman (2007) is kept, a man (2010)
+# is left out (his noise floor is only about 22 dB below the speech). Catalan is left out: most of its files are
+# telephone-band (8 kHz, some upsampled).
+TUXPAINT_VOICES = {"ro": "tabbytha", "es": "estefania", "ru": "edwin", "bg": "krasimir", "el": "kiriaki",
+                   "be": "kseniya", "da": "joe", ("fr", b"20070622"): "woman2007"}
+# KDE letter and word recordings left out: Italian, Dutch and Czech (the test voices speak them: a volunteer could
+# be one of them), Tswana (telephone-band) and Hungarian (noise floor about 22 dB below the speech).
+KDE_LEFT_OUT = {"it", "nl", "cs", "tn", "hu"}
+JOIN_GAP_S = 0.2  # silence between short clips joined into one utterance
+
 # Whole voices never trained on. Test: a man (Italian), a woman (Dutch small fish) and five minor Czech
-# characters; valid: a woman (Russian) and three minor Czech characters. Everything else trains.
+# characters; valid: a woman (Russian), three minor Czech characters, a Bulgarian man and a Greek woman (Tux Paint).
+# Everything else trains.
 HELD_OUT = {
     "test": ["asterisk-carlo", "fillets-nl-small", "fillets-cs-parrot", "fillets-cs-robodog", "fillets-cs-viking1",
              "fillets-cs-viking2", "fillets-cs-viking3"],
-    "valid": ["asterisk-ivrvoice-ru", "fillets-cs-statue", "fillets-cs-linuxer1", "fillets-cs-linuxer2"],
+    "valid": ["asterisk-ivrvoice-ru", "fillets-cs-statue", "fillets-cs-linuxer1", "fillets-cs-linuxer2",
+              "tuxpaint-bg-krasimir", "tuxpaint-el-kiriaki"],
 }
+# Babble is drawn from the first corpus's voices only, so its files (and the test mixtures cut from them) stay
+# the same as sources are added.
+BABBLE_SOURCES = ("fillets-", "asterisk-")
 
 SONIC_PI_NOISES = ["ambi_*", "loop_industrial", "loop_3d_printer", "loop_electric", "loop_compus", "vinyl_hiss",
                    "misc_crow"]
@@ -109,7 +127,13 @@ def copy_licences(root: Path, folder: Path) -> None:
 # --- speech -----------------------------------------------------------------------------------------------------
 
 def speech_sources(root: Path) -> list[dict]:
-    """(source file, speaker, id, language, transcript) for every voiced line with a known speaker."""
+    """(source files, speaker, id, language, transcript) for every voiced line with a known speaker."""
+    clips = tuxpaint_descriptions(root) + klettres_sounds(root) + ktuberling_words(root)
+    return game_and_prompt_lines(root) + join_short_clips(clips)
+
+
+def game_and_prompt_lines(root: Path) -> list[dict]:
+    """The game's dialogue and the telephony prompts: one file, one utterance."""
     items = []
     fillets = root / "usr/share/games/fillets-ng"
     for lang in ("cs", "nl"):
@@ -117,16 +141,105 @@ def speech_sources(root: Path) -> list[dict]:
         for path in sorted(fillets.glob(f"sound/*/{lang}/*.ogg")):
             font, text = lines.get(path.stem, (_font_from_id(path.stem), ""))
             if font:
-                items.append(dict(source=str(path), speaker=f"fillets-{lang}-{font}", id=f"{lang}-{path.stem}",
+                items.append(dict(sources=[str(path)], speaker=f"fillets-{lang}-{font}", id=f"{lang}-{path.stem}",
                                   language=lang, transcript=text, codec="ogg"))
     asterisk = root / "usr/share/asterisk/sounds"
     for voice, (speaker, lang) in ASTERISK_VOICES.items():
         prompts = asterisk_prompts(root / f"usr/share/doc/asterisk-core-sounds-{lang}/core-sounds-{lang}.txt.gz")
         for path in sorted((asterisk / voice).rglob("*.g722")):
             name = path.relative_to(asterisk / voice).with_suffix("").as_posix()
-            items.append(dict(source=str(path), speaker=f"asterisk-{speaker}", id=f"{lang}-{name.replace('/', '-')}",
+            items.append(dict(sources=[str(path)], speaker=f"asterisk-{speaker}", id=f"{lang}-{name.replace('/', '-')}",
                               language=lang, transcript=prompts.get(name, ""), codec="g722"))
     return items
+
+
+def tuxpaint_descriptions(root: Path) -> list[dict]:
+    """Tux Paint's spoken stamp descriptions (STAMP_desc_LANG.ogg); the text is STAMP.txt's LANG.utf8= line."""
+    stamps, items = root / "usr/share/tuxpaint/stamps", []
+    for path in sorted(stamps.rglob("*_desc_*.ogg")):
+        stamp, lang = path.name[:-len(".ogg")].rsplit("_desc_", 1)
+        voice = TUXPAINT_VOICES.get(lang) or TUXPAINT_VOICES.get((lang, vorbis_encoder_date(path)))
+        if voice:
+            items.append(clip_item(path, stamps, f"tuxpaint-{lang}-{voice}", lang,
+                                   tuxpaint_text(path.with_name(f"{stamp}.txt"), lang)))
+    return items
+
+
+def vorbis_encoder_date(path: Path) -> bytes:
+    """The libVorbis release date in an Ogg Vorbis header: which recording round a file came from."""
+    match = re.search(rb"libVorbis I (\d{8})", path.read_bytes()[:4096])
+    return match.group(1) if match else b""
+
+
+def tuxpaint_text(table: Path, lang: str) -> str:
+    if not table.is_file():
+        return ""
+    prefix = f"{lang}.utf8="
+    return next((line[len(prefix):].strip() for line in table.read_text(encoding="utf-8", errors="replace")
+                 .splitlines() if line.startswith(prefix)), "")
+
+
+def klettres_sounds(root: Path) -> list[dict]:
+    """KLettres' spoken letters and syllables, one volunteer per language folder; sounds.xml names most letters."""
+    base, items = root / "usr/share/klettres", []
+    for table in sorted(base.glob("*/sounds.xml")):
+        lang = table.parent.name
+        if lang.split("_")[0] in KDE_LEFT_OUT:
+            continue
+        letters = {file: text for text, file in
+                   re.findall(r'<sound name="([^"]*)" file="([^"]+)"', table.read_text(encoding="utf-8"))}
+        items += [clip_item(path, base, f"klettres-{lang.lower()}-volunteer", lang,
+                            letters.get(path.relative_to(base).as_posix(), ""))
+                  for path in sorted(table.parent.rglob("*.ogg"))]
+    return items
+
+
+def ktuberling_words(root: Path) -> list[dict]:
+    """KTuberling's spoken words (body parts, clothes, toys), one volunteer per language; no transcript ships."""
+    base, items = root / "usr/share/ktuberling/sounds", []
+    for theme in sorted(base.glob("*.soundtheme")):
+        lang = theme.stem
+        if lang.split("@")[0] in KDE_LEFT_OUT:
+            continue
+        files = sorted(set(re.findall(r'file="([^"]+)"', theme.read_text(encoding="utf-8"))))
+        items += [clip_item(base / name, base, f"ktuberling-{lang.lower()}-volunteer", lang, "")
+                  for name in files if (base / name).is_file()]
+    return items
+
+
+def clip_item(path: Path, base: Path, speaker: str, language: str, transcript: str) -> dict:
+    """One recorded clip (Ogg Vorbis or Opus), named by its path under base."""
+    name = path.relative_to(base).with_suffix("").as_posix().replace("/", "-")
+    return dict(sources=[str(path)], speaker=speaker, id=name, language=language, transcript=transcript, codec="ogg",
+                scale_overs=True)
+
+
+def join_short_clips(clips: list[dict]) -> list[dict]:
+    """Volunteers' clips are often one word, shorter than MIN_SPEECH_S: consecutive clips of one speaker are joined
+    (JOIN_GAP_S of silence between) until the utterance is long enough. Identical files are kept once, and files
+    recorded below 16 kHz are dropped: a telephone-band target would teach the model to remove high frequencies."""
+    joined, seen, seconds = [], set(), 0.0
+    for clip in sorted(clips, key=lambda c: c["speaker"]):  # stable: each speaker's clips stay in file order
+        path = clip["sources"][0]
+        digest = hashlib.sha1(Path(path).read_bytes()).digest()
+        info = sf.info(path)
+        if digest in seen or info.samplerate < RATE:
+            continue
+        seen.add(digest)
+        last = joined[-1] if joined else None
+        if last and last["speaker"] == clip["speaker"] and seconds < MIN_SPEECH_S:
+            last["sources"].append(path)
+            # a joined line has a transcript only if every clip in it has one
+            both = last["transcript"] and clip["transcript"]
+            last["transcript"] = f"{last['transcript']} {clip['transcript']}" if both else ""
+            seconds += JOIN_GAP_S + info.duration
+        else:
+            joined.append(dict(clip, sources=[path]))
+            seconds = info.duration
+    for item in joined:
+        if len(item["sources"]) > 1:
+            item["id"] += f"+{len(item['sources']) - 1}"
+    return joined
 
 
 def fillets_lines(script: Path, lang: str) -> dict[str, tuple[str, str]]:
@@ -181,7 +294,13 @@ def _convert_one(task: tuple[dict, str]) -> dict | None:
     item, target = task
     if Path(target).is_file():
         return {**item, "path": target, "seconds": sf.info(target).duration}
-    samples = to_16k(*decode(item["source"], item["codec"]))
+    gap = np.zeros(int(JOIN_GAP_S * RATE), np.float32)
+    clips = [to_16k(*decode(source, item["codec"])) for source in item["sources"]]
+    samples = np.concatenate([part for clip in clips for part in (gap, clip)][1:])
+    if item.get("scale_overs"):
+        # Vorbis decoding of clips normalised to full scale overshoots (peaks up to 1.3): scale, don't clip. The
+        # first corpus's files are written as they always were, so its test and valid files stay byte-identical.
+        samples *= min(1.0, 0.99 / (float(np.max(np.abs(samples))) or 1.0))
     if len(samples) < MIN_SPEECH_S * RATE or not np.any(samples):
         return None
     Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -242,7 +361,7 @@ def make_noises(root: Path, out: Path, speech: list[dict], seed: int) -> None:
             _write(noise / "field" / f"{Path(name).stem}.flac", to_16k(samples.mean(axis=1), rate))
     for colour in ("white", "pink", "brown"):
         _write(noise / "synthetic" / f"{colour}.flac", coloured_noise(colour, 60 * RATE, rng))
-    train_speech = [s for s in speech if s["split"] == "train"]
+    train_speech = [s for s in speech if s["split"] == "train" and s["speaker"].startswith(BABBLE_SOURCES)]
     for k in range(8):
         _write(noise / "babble" / f"babble{k}.flac", babble(train_speech, 30 * RATE, 6, random.Random(seed * 100 + k)))
 
@@ -340,7 +459,10 @@ def summarise(out: Path, speech: list[dict]) -> None:
                          for split in ("train", "valid", "test")},
         "voices": {split: {spk: round(h, 3) for (s, spk), h in sorted(hours.items()) if s == split}
                    for split in ("train", "valid", "test")},
-        "utterances": len(speech),
+        "voices_over_1_min": {split: sum(1 for (s, _), h in hours.items() if s == split and h >= 1 / 60)
+                              for split in ("train", "valid", "test")},
+        "utterances": {split: sum(1 for item in speech if item["split"] == split)
+                       for split in ("train", "valid", "test")},
         "noise_files": noises,
         "noise_minutes": round(sum(sf.info(str(out / "noise" / n)).duration for n in noises) / 60, 1),
     }
