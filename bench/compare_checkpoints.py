@@ -37,7 +37,7 @@ def main() -> None:
     print("| system | attenuation limit (dB) | PESQ-WB | ESTOI | SI-SDR (dB) |\n|---|---|---|---|---|")
     rows = [_row("noisy", None, scores(clean, noisy))]
     for name in args.models:
-        enhanced = enhance_many(load_model(None if name == "bundled" else name), noisy,
+        enhanced = enhance_many(load_model(name), noisy,
                                 sampling=SamplingOptions("predictive", attenuation_limit=float("inf")))
         for limit in limits:
             share = SamplingOptions("predictive", attenuation_limit=limit).noisy_share

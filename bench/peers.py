@@ -176,11 +176,11 @@ class CmktModel(System):
 
         where, _, limit = model.partition("@")
         try:
-            self._model = load_model(None if where == "bundled" else where)
+            self._model = load_model(where)
         except Exception as err:  # any reader's error: the bench reports it and goes on
             first_line = (str(err).strip().splitlines() or [""])[0]
             raise Unavailable(f"cmkt model {where} did not load ({type(err).__name__}: {first_line})") from None
-        sampling = self._model.sampling_for(sampler)
+        sampling = self._model.with_sampling(sampler).sampling
         self._sampling = replace(sampling, attenuation_limit=float(limit)) if limit else sampling
         self.name = name
         self.facts = {"model": str(self._model.path), "sampling": self._sampling.tag}

@@ -15,7 +15,7 @@ from pipelines.devices import resolve_device
 from pipelines.enhancer import EnhancerConfig
 from pipelines.errors import BadInput, check_choice
 from pipelines.inference import SamplingOptions
-from pipelines.pretrained import default_model
+from pipelines.pretrained import model_file
 from pipelines.stages.prepare import PrepareOptions
 from pipelines.stages.train import TrainOptions
 from pipelines.training.augment import AugmentOptions
@@ -72,16 +72,11 @@ def train_options(*, modality, preset, batch_size, lr, max_steps, max_epochs, ma
                          validation_utterances=val_utterances, lr_decay_steps=lr_decay_steps, seed=seed,
                          misalign_shift=misalign_shift, grad_accum=grad_accum, select_by=select_by,
                          augment=AugmentOptions.parse(augment)),
-        run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights, init_from=init_from,
+        run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights,
+        init_from=model_path(None if init_from is None else str(init_from)),
         teacher=model_path(teacher))
 
 
 def model_path(name: Optional[str]) -> Optional[Path]:
-    """A model given by path, or `bundled` for the bundled one."""
-    if name is None:
-        return None
-    return default_model() if name == "bundled" else Path(name)
-
-
-def device_name(device: str) -> str:
-    return str(resolve_device(device))
+    """A model given by path or by a bundled model's name (`bundled`: the default), or none."""
+    return None if name is None else model_file(name)

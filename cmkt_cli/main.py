@@ -14,13 +14,13 @@ from cmkt_cli.featurize import featurize_command
 from cmkt_cli.merge import merge_command
 from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, ATTENUATION_LIMIT, AUGMENT, BATCH, DENOISER_LOSS, KD,
                               KD_WEIGHT, TEACHER, CARD_SAMPLER, CARD_STEP_RULE, CHUNK,
-                              CKPT, COMPILE, CORRECTOR, CROP, DENOISER_OUTPUT, DEVICE, ENHANCE_STEPS, FORCE, FUSION,
+                              CKPT, COMPILE, MODEL, CORRECTOR, CROP, DENOISER_OUTPUT, DEVICE, ENHANCE_STEPS, FORCE, FUSION,
                               GRAD_ACCUM, HOP, INIT_FROM, JOBS, LANGUAGE, LIP_ENCODER, LIP_START, LR, LR_DECAY,
                               MAGNITUDE_WEIGHT, MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES, MODALITY, NOISE,
                               OMEGA, PARAMETRISATION, PRECISION, PRESET, QUIET, REPLACE, RESUME, RUN_NAME, SAMPLER,
                               SEED, SELECT_BY, SNR, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY,
                               STEPS, STEP_RULE, TRANSCRIPTS, T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS,
-                              VAL_UTTERANCES, WORKDIR)
+                              VAL_UTTERANCES, WORKDIR, ENHANCE_WORKDIR, DEFAULT_WORKDIR)
 from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
 from cmkt_cli.transcribe import transcribe_command
@@ -137,13 +137,18 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
             print_training(reporter.console, result)
 
 
+STREAM = Path("-")  # `cmkt enhance - -o -`: standard input to standard output
+
+
 @app.command("enhance")
 def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy file or a folder of them; "
-                                                             "without it, the prepared --split of the workdir."),
+                                                             "without it, the prepared --split of the workdir; - "
+                                                             "streams standard input (16 kHz WAV or raw 16-bit PCM) "
+                                                             "to standard output, 32 ms behind (causal models)."),
                     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder for enhanced WAVs "
                                                        "(one file without it: NAME_enhanced.wav beside the input)."),
-                    ckpt: Optional[Path] = CKPT, sampler: Optional[str] = SAMPLER, steps: Optional[int] = ENHANCE_STEPS,
-                    corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
+                    model: Optional[str] = MODEL, ckpt: Optional[Path] = CKPT, sampler: Optional[str] = SAMPLER,
+                    steps: Optional[int] = ENHANCE_STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
                     step_rule: Optional[str] = STEP_RULE, attenuation_limit: Optional[float] = ATTENUATION_LIMIT,
                     seed: int = SEED,
                     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Chunks enhanced together."),
@@ -158,19 +163,43 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                     precision: str = PRECISION, compiled: bool = COMPILE,
                     plot: bool = typer.Option(False, "--plot", help="Also draw NAME.png beside each output: noisy, "
                                               "enhanced and (a prepared split) clean spectrograms, with scores."),
-                    workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
+                    subtype: Optional[str] = typer.Option(None, "--subtype", help="The outputs' sample format "
+                                                          "(PCM_16, PCM_24, FLOAT, ...; default: each input's)."),
+                    workdir: Optional[Path] = ENHANCE_WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Enhance noisy speech: `cmkt enhance noisy.wav` uses the bundled model (no Whisper or BERT involved)."""
-    from cmkt_cli.configs import device_name
+    from pipelines.devices import device_name
     from pipelines.inference import SamplingOptions
-    from pipelines.pretrained import default_model
+    from pipelines.pretrained import bundled_model
+
+    def chosen_model() -> Path:
+        if model is not None and ckpt is not None:
+            raise BadInput("--model names a bundled model and --ckpt a file: give one of them")
+        return ckpt or bundled_model(model)
+
+    chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
+    if inputs == STREAM:  # standard input to standard output, frame by frame
+        with command_session(quiet=True) as reporter:
+            if out not in (None, STREAM):
+                raise BadInput("enhancing standard input (-) writes to standard output: give -o - or no -o")
+            _enhance_stream(chosen_model(), attenuation_limit, device_name(device))
+        return
+    if workdir is None and inputs is not None:  # plain files: only the outputs are written
+        with command_session(quiet) as reporter:
+            if video is not None:
+                raise BadInput("--video needs a workdir (-w DIR), where the lip features are cached")
+            sampling = None if chosen is None else SamplingOptions(chosen, steps or 30, corrector, snr, t_start,
+                                                                   step_rule)
+            _enhance_plain_files(inputs, out, chosen_model(), sampling, attenuation_limit, seed, batch_size,
+                                 chunk_seconds, device_name(device), precision, compiled, plot, subtype, force,
+                                 reporter)
+        return
     from pipelines.stages.enhance import EnhanceOptions, enhance_paths, enhance_split
 
-    with stage_session(workdir, "enhance", quiet) as (place, reporter):
-        chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
+    with stage_session(workdir or DEFAULT_WORKDIR, "enhance", quiet) as (place, reporter):
         sampling = None if chosen is None else SamplingOptions(chosen, steps or 30, corrector, snr, t_start, step_rule)
-        options = EnhanceOptions(ckpt or default_model(), sampling, batch_size, chunk_seconds, seed,
+        options = EnhanceOptions(chosen_model(), sampling, batch_size, chunk_seconds, seed,
                                  device_name(device), force, video, lip_weights, face_model, precision, compiled,
-                                 plot, attenuation_limit)
+                                 plot, attenuation_limit, subtype)
         if inputs is None:
             report, written = enhance_split(place, split, options, reporter)
         else:
@@ -182,6 +211,44 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
             raise typer.Exit(2)
 
 
+def _enhance_stream(checkpoint: Path, attenuation_limit: Optional[float], device: str) -> None:
+    import sys
+
+    from pipelines.enhancing import Engine
+    from pipelines.streaming import stream
+
+    engine = Engine.load(checkpoint, None, attenuation_limit, device)
+    stream(engine.network, engine.sampling, sys.stdin.buffer, sys.stdout.buffer)
+
+
+def _enhance_plain_files(inputs, out, checkpoint, sampling, attenuation_limit, seed, batch_size, chunk_seconds,
+                         device, precision, compiled, plot, subtype, force, reporter) -> None:
+    from dataclasses import replace
+
+    from pipelines.enhancing import Engine, enhance_files
+    from pipelines.speedups import compile_networks
+
+    engine = replace(Engine.load(checkpoint, sampling, attenuation_limit, device), batch_size=batch_size,
+                     chunk_seconds=chunk_seconds, precision=precision)
+    if compiled:
+        compile_networks(engine.network, reporter.warn)
+    report, outputs = enhance_files(engine, inputs, out, reporter, force, seed, subtype, plot)
+    print_stage_reports(reporter.console, [report])
+    reporter.info(f"enhanced: {out if out is not None else outputs[0]}")
+    if report.failed:
+        raise typer.Exit(2)
+
+
+@app.command("models")
+def models_command() -> None:
+    """List the bundled models (`cmkt enhance --model NAME`), the default first, from their model cards."""
+    from cmkt_cli.tables import print_models
+    from pipelines.pretrained import bundled_summaries
+
+    with command_session(quiet=False) as reporter:
+        print_models(reporter.console, bundled_summaries())
+
+
 @app.command("run")
 def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, snr: str = SNR, seed: int = SEED,
                 split: str = SPLIT, split_by: str = SPLIT_BY, speaker_regex: Optional[str] = SPEAKER_REGEX,
@@ -189,10 +256,11 @@ def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, sn
                 mixes_per_file: int = MIXES, preset: str = PRESET,
                 batch_size: int = BATCH, lr: float = LR, max_steps: Optional[int] = MAX_STEPS, max_time: Optional[str] = MAX_TIME,
                 crop_frames: int = CROP, validate_every: int = VALIDATE_EVERY, steps: int = STEPS,
-                fusion: str = FUSION, device: str = DEVICE, workdir: Path = WORKDIR, force: bool = FORCE,
-                quiet: bool = QUIET, jobs: int = JOBS) -> None:
+                fusion: str = FUSION, init_from: Optional[Path] = INIT_FROM, device: str = DEVICE,
+                workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET, jobs: int = JOBS) -> None:
     """Run the stages in order: prepare, [transcribe, featurize --text,] train, enhance the test split, score it."""
-    from cmkt_cli.configs import device_name, prepare_options, train_options
+    from cmkt_cli.configs import prepare_options, train_options
+    from pipelines.devices import device_name
     from pipelines.stages.run import RunOptions, run
 
     with stage_session(workdir, "run", quiet) as (place, reporter):
@@ -202,7 +270,8 @@ def run_command(sources: List[Path] = SOURCES, noise: Optional[Path] = NOISE, sn
             train=train_options(modality="a", preset=preset, batch_size=batch_size, lr=lr, max_steps=max_steps,
                                 max_epochs=None, max_time=max_time, seed=seed, device=device,
                                 crop_frames=crop_frames, hop_length=None, validate_every=validate_every,
-                                val_steps=steps, resume=False, run_name=None, force=False, fusion=fusion),
+                                val_steps=steps, resume=False, run_name=None, force=False, fusion=fusion,
+                                init_from=init_from),
             steps=steps, device=device_name(device), force=force, jobs=jobs)
         scores = run(place, options, reporter, lambda result: _show(reporter, result))
         if any([_print_scores(reporter, result) for result in scores]):  # a list: print both before exiting
@@ -229,6 +298,12 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
                                                                      "enhances with by default (none without it)."),
                    card: Optional[Path] = typer.Option(None, "--card", help="A JSON file of facts for the model "
                                                        "card (data, measured quality, speed)."),
+                   interpolate_with: Optional[Path] = typer.Option(None, "--interpolate-with", help="The model the "
+                                                                   "checkpoint was fine-tuned from (anything --ckpt "
+                                                                   "takes): write alpha x the checkpoint's weights + "
+                                                                   "(1 - alpha) x its (WiSE-FT)."),
+                   alpha: float = typer.Option(1.0, "--alpha", min=0.0, max=1.0, help="With --interpolate-with: "
+                                               "the fine-tuned weights' share."),
                    force: bool = REPLACE, quiet: bool = QUIET) -> None:
     """Write an inference-only model file (EMA weights in float16, config, model card) from a checkpoint."""
     from pipelines.inference import SamplingOptions
@@ -239,7 +314,7 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
         output_file(out, "-o", force)
         facts = read_card(card) if card is not None else {}
         sampling = SamplingOptions(sampler, steps, corrector, snr, t_start, step_rule, attenuation_limit)
-        size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()})
+        size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()}, interpolate_with, alpha)
         reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")
 
 

@@ -18,7 +18,11 @@ def _choices_help(group: Mapping[str, str], lead: str = "", tail: str = ".") -> 
     return lead + (f"{', '.join(others)} or {last}" if others else last) + tail
 
 
-WORKDIR = typer.Option(Path("cmkt_work"), "--workdir", "-w", help="Where artifacts, reports and logs go.")
+DEFAULT_WORKDIR = Path("cmkt_work")
+WORKDIR = typer.Option(DEFAULT_WORKDIR, "--workdir", "-w", help="Where artifacts, reports and logs go.")
+ENHANCE_WORKDIR = typer.Option(None, "--workdir", "-w", help="Cache the results here (HDF5; reruns skip what is "
+                               "done; needed for --video and for a prepared --split, default cmkt_work there). "
+                               "Without it, files are enhanced directly and only their outputs are written.")
 FORCE = typer.Option(False, "--force", help="Recompute everything instead of reusing cached results.")
 REPLACE = typer.Option(False, "--force", help="Replace the -o file if it exists.")
 QUIET = typer.Option(False, "--quiet", "-q", help="Only warnings, errors and results.")
@@ -81,11 +85,13 @@ LIP_START = typer.Option(None, "--lip-weights", help="With --lip-encoder finetun
 GRAD_ACCUM = typer.Option(1, "--grad-accum", min=1, help="Micro-batches per optimiser step: a step trains on "
                           "--batch-size x processes (torchrun) x this many crops; docs/distributed.md.")
 RESUME = typer.Option(False, "--resume", help="Continue the run from its last.ckpt.")
-INIT_FROM = typer.Option(None, "--init-from", help="Start a new run from this model's weights (e.g. an imported "
-                         "SGMSE+ or StoRM model, or their .ckpt): its audio model replaces --preset, --hop-length, "
+INIT_FROM = typer.Option(None, "--init-from", help="Start a new run from this model's weights (a bundled model's "
+                         "name, e.g. cmkt-gtcrn-debian, or an imported SGMSE+, StoRM or GTCRN model, or their file): its audio model replaces --preset, --hop-length, "
                          "--score-parametrisation and --denoiser-output; --modality/--fusion add branches that start "
                          "at zero (docs/interop.md).")
 RUN_NAME = typer.Option(None, "--run-name", help="Folder name under WORKDIR/train (default MODALITY-PRESET-seedN).")
+MODEL = typer.Option(None, "--model", "-m", help="A bundled model by name (`cmkt models` lists them; default: the "
+                     "first there, docs/pretrained.md).")
 CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.ckpt or last.ckpt), a model file "
                                           "from `cmkt export` or `cmkt import-checkpoint`, or an SGMSE+ or StoRM "
                                           "checkpoint as published (docs/interop.md; default: the bundled model, "
@@ -115,8 +121,8 @@ DENOISER_LOSS = typer.Option(None, "--denoiser-loss", help=_choices_help(
     choices.DENOISER_LOSSES, "The denoiser's loss (default: the backbone's): "))
 AUGMENT = typer.Option(None, "--augment", help="Comma-separated, new mixtures every step: " + _choices_help(
     choices.AUGMENTATIONS, tail=" (docs/model.md)."))
-TEACHER = typer.Option(None, "--teacher", help="Distil from this model (anything --ckpt takes; bundled: the "
-                       "bundled model); with --kd.")
+TEACHER = typer.Option(None, "--teacher", help="Distil from this model (anything --ckpt takes, or a bundled "
+                       "model's name: `cmkt models`; bundled: the default); with --kd.")
 KD = typer.Option("none", "--kd", help=_choices_help(choices.DISTILLATIONS, "Knowledge distillation from --teacher: "))
 KD_WEIGHT = typer.Option(1.0, "--kd-weight", min=0.0, help="The distillation term's weight (the clean target's is 1).")
 MAGNITUDE_WEIGHT = typer.Option(0.0, "--magnitude-weight", min=0.0, max=1.0, help="m in the denoiser's loss "

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:  # the stages load torch; the CLI imports them only when a command runs
-    from pipelines.stages.runner import StageReport
+    from pipelines.stage_report import StageReport
     from pipelines.stages.score import ScoreResult
     from pipelines.stages.train import TrainResult
 
@@ -69,3 +69,14 @@ def print_training(console: Console, result: TrainResult) -> None:
     console.print(f"parameters: {result.parameters / 1e6:.2f} M in training, {result.inference_parameters / 1e6:.2f} M "
                   f"at inference")
     console.print(f"checkpoints, metrics.csv and curves.png in {result.folder}")
+
+
+def print_models(console: Console, rows: list[dict]) -> None:
+    table = Table(title="bundled models (cmkt enhance --model NAME; docs/pretrained.md)", title_justify="left")
+    for column, justify in (("name", "left"), ("backbone", "left"), ("weights", "right"),
+                            ("enhances with", "left"), ("trained steps", "right")):
+        table.add_column(column, justify=justify)
+    for row in rows:
+        table.add_row(row["name"] + (" (default)" if row["default"] else ""), row["backbone"],
+                      f"{row['parameters']:,}", row["sampler"], str(row["trained_steps"] or "-"))
+    console.print(table)

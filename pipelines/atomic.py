@@ -81,10 +81,12 @@ def check_removable(folder: Path) -> None:
 
 @contextmanager
 def replaced_atomically(path: Path, temporary: Path | None = None) -> Iterator[Path]:
-    """Yield a temporary file (`.NAME.partial` beside `path` unless given) to write; on success it replaces `path`; on
-    any failure it is removed. `path` is checked first (`check_target`)."""
+    """Yield a temporary file (`.NAME.PID.partial` beside `path` unless given: two processes writing one file each
+    write their own) to write; on success it replaces `path`; on any failure it is removed. `path` is checked first
+    (`check_target`)."""
     path = check_target(Path(path))
-    temporary = Path(temporary) if temporary is not None else path.with_name(f".{path.name}.partial")
+    temporary = (Path(temporary) if temporary is not None
+                 else path.with_name(f".{path.name}.{os.getpid()}.partial"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary.unlink(missing_ok=True)  # a link left under the temporary name is removed, never written through

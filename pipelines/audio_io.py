@@ -12,13 +12,14 @@ import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from pipelines.atomic import write_bytes
-from pipelines.errors import BadInput
+from pipelines.errors import BadInput, check_choice
 
 SAMPLE_RATE = 16_000
 SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg"}  # libsndfile's own formats: one it cannot read is a broken file
@@ -26,6 +27,7 @@ SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg"}  # libsndfile's own formats: one 
 # and noise, enhance, score, transcribe) take files by, so a folder holds what a single file given alone may be.
 AUDIO_SUFFIXES = SOUNDFILE_SUFFIXES | {".mp3", ".m4a", ".aac", ".opus", ".wma", ".aif", ".aiff"}
 VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
+WAV_SUBTYPES = {"PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"}  # sample formats an output keeps
 
 
 def audio_kinds() -> str:
@@ -41,6 +43,8 @@ class LoadedAudio:
     source_rate: int
     source_channels: int
     source_frames: int  # length before resampling, so outputs can be written back at exactly this length
+    # the sample format to write outputs in (`output_subtype`): the input's where a WAV can hold it
+    source_subtype: str = "FLOAT"
 
     @property
     def converted(self) -> bool:
@@ -54,12 +58,13 @@ def load_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> LoadedAudio:
         raise BadInput(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise BadInput(f"{path}: empty file")
+    subtype = "PCM_16"  # what a compressed or video input's audio is written back as
     if path.suffix.lower() in VIDEO_SUFFIXES:
         if path.suffix.lower() in MPEG_PROGRAM_SUFFIXES:
             _check_mpeg_not_truncated(path)
         data, rate = _read_with_av(path)
     else:
-        data, rate = _read_with_soundfile(path)
+        data, rate, subtype = _read_with_soundfile(path)
     channels = 1 if data.ndim == 1 else data.shape[1]
     mono = data if data.ndim == 1 else data.mean(axis=1)
     if mono.size == 0:
@@ -69,7 +74,53 @@ def load_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> LoadedAudio:
     frames = len(mono)
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
-    return LoadedAudio(np.ascontiguousarray(mono, dtype=np.float32), rate, channels, frames)
+    return LoadedAudio(np.ascontiguousarray(mono, dtype=np.float32), rate, channels, frames, output_subtype(subtype))
+
+
+@dataclass(frozen=True)
+class AudioBlocks:
+    """A long 16 kHz file read block by block, so memory stays bounded whatever its length."""
+
+    path: Path
+    frames: int
+    subtype: str  # the output's sample format (`output_subtype`)
+    block: int
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for data in sf.blocks(self.path, blocksize=self.block, dtype="float32", always_2d=True):
+            mono = data.mean(axis=1)
+            if not np.all(np.isfinite(mono)):
+                raise BadInput(f"{self.path}: contains NaN or infinite samples")
+            yield mono
+
+
+def audio_blocks(path: Path, block: int, longer_than: int) -> AudioBlocks | None:
+    """`path` as blocks of `block` samples when libsndfile reads it at 16 kHz and it has more than `longer_than`
+    samples; None otherwise (`load_audio` reads it whole)."""
+    path = Path(path)
+    if path.suffix.lower() not in SOUNDFILE_SUFFIXES or not path.is_file() or path.stat().st_size == 0:
+        return None
+    if path.suffix.lower() == ".wav":
+        _check_wav_not_truncated(path)
+    try:
+        info = sf.info(path)
+    except sf.LibsndfileError:
+        return None
+    if info.samplerate != SAMPLE_RATE or info.frames <= longer_than:
+        return None
+    return AudioBlocks(path, info.frames, output_subtype(info.subtype), block)
+
+
+def check_subtype(subtype: str | None) -> None:
+    """A sample format chosen for outputs (`--subtype`; None: each input's) must be one a WAV holds."""
+    if subtype is not None:
+        check_choice("--subtype", subtype, tuple(sorted(WAV_SUBTYPES)))
+
+
+def output_subtype(subtype: str) -> str:
+    """The WAV sample format for an output of an input in `subtype`: the same where a WAV holds it (16-bit in,
+    16-bit out, as users expect), 16-bit PCM for compressed formats (MP3, Vorbis, ...)."""
+    return subtype if subtype in WAV_SUBTYPES else "PCM_16"
 
 
 def to_source(samples: np.ndarray, rate: int, length: int) -> np.ndarray:
@@ -81,23 +132,29 @@ def to_source(samples: np.ndarray, rate: int, length: int) -> np.ndarray:
 
 def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str = "FLOAT") -> None:
     """Write audio as WAV, by default 32-bit float (no clipping or requantisation of model output), atomically
-    (pipelines/atomic.py). Encoded in memory first: Python's own write reports a full disk as such, libsndfile only
-    as "System error"."""
+    (pipelines/atomic.py); integer formats are clipped to full scale rather than wrapped around. Encoded in memory
+    first: Python's own write reports a full disk as such, libsndfile only as "System error"."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if subtype.startswith("PCM"):
+        samples = np.clip(samples, -1.0, 1.0)
     encoded = io.BytesIO()
-    sf.write(encoded, np.asarray(samples, dtype=np.float32), sample_rate, subtype=subtype, format="WAV")
+    sf.write(encoded, samples, sample_rate, subtype=subtype, format="WAV")
     write_bytes(path, encoded.getbuffer())
 
 
-def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
+def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int, str]:
+    """The samples, their rate and their sample format (libsndfile's subtype name)."""
     if path.suffix.lower() == ".wav":
         _check_wav_not_truncated(path)
     try:
-        data, rate = sf.read(path, dtype="float32", always_2d=False)
+        with sf.SoundFile(path) as file:
+            subtype = file.subtype
+            data = file.read(dtype="float32", always_2d=False)
+            return data, file.samplerate, subtype
     except sf.LibsndfileError as err:
         if path.suffix.lower() in SOUNDFILE_SUFFIXES:
             raise BadInput(f"{path}: not readable as audio ({err.error_string})") from None
-        return _read_with_av(path)
-    return data, rate
+        return (*_read_with_av(path), "PCM_16")
 
 
 def _check_wav_not_truncated(path: Path) -> None:

@@ -113,15 +113,36 @@ def read_model(path: Path) -> dict[str, Any]:
     return {"config": payload["config"], "weights": _finite(payload["ema"], path), "card": {}}
 
 
-def export_model(checkpoint: Path, out: Path, card: dict[str, Any]) -> int:
-    """Write the inference-only model file of a training checkpoint (EMA weights, float16); returns its size."""
+def export_model(checkpoint: Path, out: Path, card: dict[str, Any], interpolate_with: Path | None = None,
+                 alpha: float = 1.0) -> int:
+    """Write the inference-only model file of a training checkpoint (EMA weights, float16); returns its size.
+    `interpolate_with`: the model it was fine-tuned from, whose weights take a share 1 - `alpha` (WiSE-FT,
+    Wortsman et al. 2022: the fine-tuned model keeps more of what the original knew of other data)."""
     payload = read_checkpoint(checkpoint)
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in payload["ema"].items()
-               if not is_training_only(k)}
+    weights = {k: v for k, v in payload["ema"].items() if not is_training_only(k)}
     state = payload["state"]
     card = {"trained_steps": state["step"], "training_seconds": round(state["seconds"]),
             **payload["extra"].get("provenance", {}), **card}
+    if interpolate_with is not None:
+        weights = interpolate_weights(weights, read_model(interpolate_with)["weights"], alpha, interpolate_with)
+        card["interpolated"] = {"with": interpolate_with.name, "alpha": alpha}
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
     return _write_model(out, payload["config"], weights, card)
+
+
+def interpolate_weights(tuned: dict[str, torch.Tensor], original: dict[str, torch.Tensor], alpha: float,
+                        path: Path) -> dict[str, torch.Tensor]:
+    """alpha tuned + (1 - alpha) original, tensor by tensor (integer buffers: the tuned model's); the two must
+    be the same network."""
+    if not 0.0 <= alpha <= 1.0:
+        raise BadInput(f"--alpha must be between 0 and 1, got {alpha}")
+    missing = sorted(set(tuned) ^ set(original))
+    mismatched = [k for k in tuned if k in original and tuple(tuned[k].shape) != tuple(original[k].shape)]
+    if missing or mismatched:
+        raise BadInput(f"{path}: not the network the checkpoint was trained from ({len(missing)} weights differ by "
+                       f"name, {len(mismatched)} by shape, e.g. {(missing + mismatched)[0]})")
+    return {k: alpha * v.float() + (1.0 - alpha) * original[k].float() if v.is_floating_point() else v
+            for k, v in tuned.items()}
 
 
 def import_model(upstream: Path, out: Path) -> tuple[int, dict[str, Any]]:

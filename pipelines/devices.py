@@ -29,3 +29,8 @@ def resolve_device(name: str) -> torch.device:
     elif device.type != "cpu":
         raise BadInput(f"--device {name}: not supported ({HELP})")
     return device
+
+
+def device_name(device: str) -> str:
+    """The --device option as the device it resolves to ("auto" -> "cuda" or "cpu"); a bad one is BadInput."""
+    return str(resolve_device(device))

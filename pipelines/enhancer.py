@@ -317,9 +317,11 @@ class SpeechEnhancer(nn.Module):
             losses["loss"] = losses["loss"] + self.config.transfer_weight * transfer
         return losses
 
-    def enhance(self, noisy: Tensor, sampler: str = "pc", generator: torch.Generator | None = None,
+    def enhance(self, noisy: Tensor, sampler: str = "pc",
+                generator: torch.Generator | list[torch.Generator] | None = None,
                 video: dict[str, Tensor] | None = None, **sampler_options: Any) -> tuple[Tensor, int]:
         """Enhance peak-normalised waveforms (B, N) -> (B, N); returns the number of network evaluations.
+        `generator`: the stochastic samplers' draws, one for the batch or one per waveform.
 
         Call under torch.inference_mode(). One denoiser pass, then the sampler's score
         evaluations. `video`: the lip frames of each waveform (av/avl models; optional).

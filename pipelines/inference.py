@@ -1,16 +1,20 @@
 """Enhancing whole recordings of any length with bounded memory.
 
 Each recording is scaled by its peak (as in training; models whose front end keeps the level
-are fed it as it is), cut into overlapping chunks of
-at most `chunk_seconds`, and the chunks of several recordings are enhanced together in
-batches of equal-length chunks. Outputs are overlap-added with linear cross-fades and
-scaled back. Memory depends on the chunk and batch sizes, not on the recording length.
-With an attenuation limit, a share of the noisy input is mixed back into each output.
+are fed it as it is), cut into overlapping chunks of at most `chunk_seconds`, and the chunks of
+several recordings are enhanced together in batches of equal-length chunks only: padding a shorter
+chunk would change what the network hears at its end, so a file's output would depend on which files
+shared its batch. Outputs are overlap-added with linear cross-fades and scaled back. Memory depends
+on the chunk and batch sizes, not on the recording length. With an attenuation limit, a share of the
+noisy input is mixed back into each output. (Causal models skip the chunking: pipelines/enhancing.py
+enhances each of their recordings whole, block by block.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
@@ -140,14 +144,12 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
     # whole-length buffers in float32, normalised in place: 4 bytes a sample each, like the input
     outputs = [np.zeros(len(r), dtype=np.float32) for r in recordings]
     weights = [np.zeros(len(r), dtype=np.float32) for r in recordings]
-    generator = torch.Generator(device=device).manual_seed(seed)
     evaluations = 0
     with torch.inference_mode():
         for batch in _batches(chunks, batch_size):
-            length = max(c.stop - c.start for c in batch)
-            noisy = torch.zeros(len(batch), length)
-            for row, c in enumerate(batch):
-                noisy[row, : c.stop - c.start] = torch.from_numpy(recordings[c.recording][c.start:c.stop]) / scales[c.recording]
+            pieces = [recordings[c.recording][c.start:c.stop] for c in batch]
+            noisy = torch.stack([torch.from_numpy(piece) / scales[c.recording] for piece, c in zip(pieces, batch)])
+            generator = [chunk_generator(piece, seed, device) for piece in pieces]
             video = None
             if model.config.uses_video and lips is not None:
                 windows = [(c.start / sample_rate, (c.stop - c.start) / sample_rate) for c in batch]
@@ -160,7 +162,7 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
             enhanced = enhanced.float().cpu().numpy()
             for row, c in enumerate(batch):
                 fade = _fade(c, len(recordings[c.recording]), overlap)
-                outputs[c.recording][c.start:c.stop] += fade * enhanced[row, : c.stop - c.start]
+                outputs[c.recording][c.start:c.stop] += fade * enhanced[row]
                 weights[c.recording][c.start:c.stop] += fade
             if on_batch is not None:
                 on_batch(len(batch))
@@ -173,6 +175,13 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
     return outputs, evaluations
 
 
+def chunk_generator(samples: np.ndarray, seed: int, device: torch.device) -> torch.Generator:
+    """The random draws of a stochastic sampler for one chunk, seeded by `seed` and the chunk's samples: the same
+    input gives the same output whatever its batch, its position in it, or the order of the files."""
+    digest = hashlib.blake2b(np.ascontiguousarray(samples).tobytes(), digest_size=8, key=str(seed).encode())
+    return torch.Generator(device=device).manual_seed(int.from_bytes(digest.digest(), "little") >> 1)
+
+
 def mix_noisy_back(enhanced: np.ndarray, noisy: np.ndarray, share: float) -> np.ndarray:
     """The attenuation limit, in place: enhanced + share (noisy - enhanced) (`SamplingOptions.noisy_share`)."""
     enhanced += share * (noisy - enhanced)
@@ -180,10 +189,16 @@ def mix_noisy_back(enhanced: np.ndarray, noisy: np.ndarray, share: float) -> np.
 
 
 def _batches(chunks: list[Chunk], batch_size: int) -> Iterator[list[Chunk]]:
-    """Batches of chunks of similar length (sorted), so padding wastes little."""
-    ordered = sorted(chunks, key=lambda c: c.stop - c.start, reverse=True)
-    for first in range(0, len(ordered), batch_size):
-        yield ordered[first:first + batch_size]
+    """Batches of chunks of one length, longest first: no padding, so no chunk's output depends on another's.
+    Long recordings are cut into full-length chunks, which batch together; a file shorter than a chunk is
+    enhanced alone unless another has its exact length."""
+    by_length: dict[int, list[Chunk]] = defaultdict(list)
+    for c in chunks:
+        by_length[c.stop - c.start].append(c)
+    for length in sorted(by_length, reverse=True):
+        group = by_length[length]
+        for first in range(0, len(group), batch_size):
+            yield group[first:first + batch_size]
 
 
 def _fade(c: Chunk, total: int, overlap: int) -> np.ndarray:

@@ -1,9 +1,9 @@
-"""The model cmkt ships: `cmkt enhance noisy.wav` enhances with it when no --ckpt is given.
+"""The models cmkt ships, by name: `cmkt enhance noisy.wav` uses the default, `--model NAME` another one.
 
-An inference-only model file (pipelines/checkpoints.py) inside the installed
-package, so it loads with no network. How it was made and how well it does: its model
-card (`cmkt export` wrote it) and docs/pretrained.md; the recipe that trains it again:
-recipes/debian_corpus/.
+Inference-only model files (pipelines/checkpoints.py) inside the installed package, so they load with no
+network; a model's name is its file's stem in pipelines/weights/. How each was made and how well it does: its
+model card (`cmkt export` wrote it; `cmkt models` lists them) and docs/pretrained.md; the recipes that train them
+again: recipes/debian_corpus/.
 """
 
 from __future__ import annotations
@@ -14,14 +14,51 @@ from pathlib import Path
 from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "cmkt-a-small-debian.pt"
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+DEFAULT_NAME = "cmkt-gtcrn-debian"
+DEFAULT_MODEL = WEIGHTS / f"{DEFAULT_NAME}.pt"
 
 
-def default_model() -> Path:
-    if not DEFAULT_MODEL.is_file():
-        raise BadInput(f"the bundled model {DEFAULT_MODEL} is missing (a partial install?): reinstall cmkt or give "
-                       f"--ckpt")
-    return DEFAULT_MODEL
+def bundled_names() -> list[str]:
+    """The bundled models' names, the default first."""
+    names = sorted(path.stem for path in WEIGHTS.glob("*.pt"))
+    return sorted(names, key=lambda name: name != DEFAULT_NAME)
+
+
+def bundled_model(name: str | None = None) -> Path:
+    """The model file of the bundled model `name` (None: the default)."""
+    name = name or DEFAULT_NAME
+    if name not in bundled_names():
+        known = ", ".join(bundled_names()) or "none: a partial install? reinstall cmkt"
+        raise BadInput(f"no bundled model named {name!r} (bundled: {known}); a model file of your own goes to --ckpt")
+    return WEIGHTS / f"{name}.pt"
+
+
+def model_file(name_or_path: str | Path | None) -> Path:
+    """What a user named: None or "bundled" the default, an existing path itself, a bundled model's name its
+    file, anything else a path (read, and refused if unreadable, by whoever loads it)."""
+    if name_or_path is None or str(name_or_path) == "bundled":
+        return bundled_model()
+    path = Path(name_or_path)
+    if not path.exists() and str(name_or_path) in bundled_names():
+        return bundled_model(str(name_or_path))
+    return path
+
+
+def bundled_summaries() -> list[dict]:
+    """One row per bundled model, from its file (not its networks): what `cmkt models` lists."""
+    from pipelines.checkpoints import read_model
+
+    rows = []
+    for name in bundled_names():
+        model = read_model(WEIGHTS / f"{name}.pt")
+        config, card = model["config"], model["card"]
+        rows.append({"name": name, "default": name == DEFAULT_NAME,
+                     "backbone": f"{config.get('backbone') or 'ncsnpp'}/{config['preset']}",
+                     "parameters": sum(v.numel() for v in model["weights"].values()),
+                     "sampler": recommended_sampling(card).tag, "trained_steps": card.get("trained_steps"),
+                     "model": card.get("model", "")})
+    return rows
 
 
 def recommended_sampling(card: dict) -> SamplingOptions:

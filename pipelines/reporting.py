@@ -7,6 +7,7 @@ tests, shows rich progress bars in a terminal and always leaves a log in the wor
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -27,6 +28,9 @@ from pipelines.atomic import check_target
 
 log = logging.getLogger("cmkt")
 
+# rich lays tables out 80 columns wide when the output is a file or a pipe: wide enough here for the widest table
+PIPED_WIDTH = 160
+
 
 class Reporter:
     """Messages to the terminal (unless quiet) and to the log file (always).
@@ -38,7 +42,9 @@ class Reporter:
     def __init__(self, quiet: bool = False, console: Console | None = None, silent: bool = False):
         self.quiet = quiet or silent
         self.silent = silent
-        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        piped = not sys.stderr.isatty() and "COLUMNS" not in os.environ
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True,
+                                          width=PIPED_WIDTH if piped else None)
         self._said_once: set[str] = set()
 
     def info(self, message: str) -> None:

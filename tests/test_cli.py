@@ -91,3 +91,32 @@ def test_renamed_options_keep_their_former_names(tmp_path):
         assert result.exit_code == 2 and "--preset must be one of gtcrn, crn-m, crn-l, paper, small, got 'huge'" in result.output
     result = run_cli("enhance", tmp_path / "a.wav", "--sampler", "euler", "-w", tmp_path / "w")
     assert result.exit_code == 2 and "--sampler must be one of ode, pc, predictive, got 'euler'" in result.output
+
+
+def test_every_option_the_readme_shows_exists_on_its_command():
+    """README and CLI options match: each `cmkt COMMAND ... --option` in the README's commands, and each option the
+    prose says every stage takes."""
+    import re
+    from pathlib import Path
+
+    import typer.main
+
+    from cmkt_cli.main import app
+
+    commands = typer.main.get_command(app).commands
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = []
+    for block in re.findall(r"```bash\n(.*?)```", readme, re.S):
+        for line in block.splitlines():
+            for call in re.findall(r"cmkt (\w[\w-]*)([^|#&]*)", line):
+                shown += [(call[0], option) for option in re.findall(r"(?<!\S)(--[a-z][a-z-]*)", call[1])]
+    assert len(shown) > 20
+    for command, option in shown:
+        assert command in commands, command
+        options = {name for param in commands[command].params for name in param.opts + param.secondary_opts}
+        assert option in options, f"cmkt {command} {option}"
+    for command in ("prepare", "transcribe", "featurize", "train", "enhance", "score", "run"):  # "every stage"
+        options = {name for param in commands[command].params for name in param.opts}
+        assert {"--workdir", "--force", "--quiet"} <= options, command
+    for command in ("prepare", "score", "report", "featurize"):  # "take --jobs/-j"
+        assert "--jobs" in {name for param in commands[command].params for name in param.opts}, command

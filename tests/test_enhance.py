@@ -1,14 +1,17 @@
 """`cmkt enhance`: any length in, same length and rate out, cached reruns, bounded chunks, bad checkpoints,
 samplers and how the networks run (precision, compile)."""
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+from pipelines.checkpoints import load_for_inference
 from pipelines.inference import SamplingOptions, enhance_recordings, plan_chunks
 from pipelines.stages.enhance import EnhanceOptions, output_name
-from tests.conftest import random_checkpoint, run_cli, speech_like, write_wav
+from tests.conftest import cmkt_subprocess, random_checkpoint, run_cli, speech_like, write_wav
 
 
 @pytest.fixture(scope="module")
@@ -286,3 +289,78 @@ def test_an_attenuation_limit_mixes_the_noisy_input_back(tmp_path, checkpoint):
         result = run_cli("enhance", path, "-o", tmp_path / "bad", "--ckpt", checkpoint, "--attenuation-limit", value,
                          "-w", tmp_path / "w")
         assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("sampler", ["predictive", "ode"])
+def test_a_files_output_does_not_depend_on_its_batch_or_order(tmp_path, checkpoint, sampler):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for k, seconds in enumerate((0.4, 0.7, 1.3, 0.7, 9.0)):  # two of one length; one longer than a chunk
+        noise = 0.02 * np.random.default_rng(k).standard_normal(int(seconds * 16_000))
+        # float WAVs: float outputs, so a difference of one 16-bit step would show
+        sf.write(inputs / f"f{k}.wav", speech_like(seconds, seed=k) + noise, 16_000, subtype="FLOAT")
+    outputs = {}
+    for batch in ("1", "4"):
+        result = run_cli("enhance", inputs, "-o", tmp_path / f"out{batch}", "--ckpt", checkpoint, "--sampler", sampler,
+                         "--steps", "2", "--batch-size", batch, "-w", tmp_path / f"w{batch}")
+        assert result.exit_code == 0, result.output
+        outputs[batch] = {k: sf.read(tmp_path / f"out{batch}" / f"f{k}.wav")[0] for k in range(5)}
+    for k in range(5):  # 1e-5 of full scale, or of the peak where the random network's outputs exceed it
+        tolerance = 1e-5 * max(1.0, np.max(np.abs(outputs["1"][k])))
+        np.testing.assert_allclose(outputs["4"][k], outputs["1"][k], rtol=0, atol=tolerance, err_msg=f"f{k}")
+    model = load_for_inference(checkpoint, torch.device("cpu"))
+    recordings = [sf.read(inputs / f"f{k}.wav", dtype="float32")[0] for k in range(5)]
+    options = SamplingOptions(sampler, 2)
+    forward = enhance_recordings(model, recordings, options, batch_size=3)[0]
+    backward = enhance_recordings(model, recordings[::-1], options, batch_size=3)[0][::-1]
+    for a, b in zip(forward, backward):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * max(1.0, np.max(np.abs(a))))
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_the_output_keeps_the_inputs_sample_format(tmp_path, subtype):
+    noisy = 0.5 * speech_like(0.5)
+    noisy[100] = 0.999  # near full scale: a 16-bit output must clip, not wrap round
+    sf.write(tmp_path / "a.wav", noisy, 16_000, subtype=subtype)
+    result = run_cli("enhance", tmp_path / "a.wav", "-w", tmp_path / "w")
+    assert result.exit_code == 0, result.output
+    assert sf.info(tmp_path / "a_enhanced.wav").subtype == subtype
+
+
+def test_files_without_a_workdir_write_only_their_outputs_and_skip_what_is_up_to_date(tmp_path, monkeypatch):
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.6))
+    write_wav(tmp_path / "in" / "sub" / "b.wav", speech_like(0.4, seed=2))
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.rglob("*"))
+    result = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    written = set(tmp_path.rglob("*")) - before
+    assert written == {tmp_path / "out", tmp_path / "out" / "sub", tmp_path / "out" / "a.wav",
+                       tmp_path / "out" / "sub" / "b.wav", tmp_path / "out" / "model.json"}  # no cmkt_work, no cache
+    stamp = (tmp_path / "out" / "a.wav").stat().st_mtime_ns
+    again = run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out")
+    assert "2 outputs newer than their inputs were kept" in again.output
+    assert (tmp_path / "out" / "a.wav").stat().st_mtime_ns == stamp
+    os.utime(tmp_path / "in" / "a.wav")  # a changed input is enhanced again, --force enhances everything
+    assert "1 cached, 1 computed" in run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out").output
+    assert "0 cached, 2 computed" in run_cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--force").output
+
+
+def test_two_runs_writing_one_folder_leave_whole_files(tmp_path):
+    for k in range(6):
+        write_wav(tmp_path / "in" / f"f{k}.wav", speech_like(1.0, seed=k))
+    runs = [cmkt_subprocess("enhance", tmp_path / "in", "-o", tmp_path / "out", "--force", "-q") for _ in range(2)]
+    for run in runs:
+        assert run.wait(timeout=600) == 0, run.stderr.read()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"f{k}.wav" for k in range(6)] + ["model.json"]
+    for k in range(6):
+        assert sf.info(tmp_path / "out" / f"f{k}.wav").frames == 16_000
+
+
+def test_plain_files_take_plot_and_refuse_video_without_a_workdir(tmp_path):
+    write_wav(tmp_path / "in" / "a.wav", speech_like(0.8))
+    result = run_cli("enhance", tmp_path / "in" / "a.wav", "-o", tmp_path / "out", "--plot")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a.png").stat().st_size > 10_000
+    result = run_cli("enhance", tmp_path / "in" / "a.wav", "--video", tmp_path / "in" / "a.wav")
+    assert result.exit_code == 2 and "--video needs a workdir" in result.output

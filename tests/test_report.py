@@ -48,6 +48,8 @@ def test_page_links_only_files_inside_the_report(report):
         summary[SYSTEM]["dnsmos_ovrl"]["mean"] - summary["noisy"]["dnsmos_ovrl"]["mean"])
     assert "pesq_wb" not in summary["clean"] and summary["clean"]["dnsmos_ovrl"]["n"] == 3
     assert "real-time factor" in html and "predictive" in html  # the model card enhance wrote beside its outputs
+    assert "cmkt-gtcrn-debian.pt" in html
+    assert "/pipelines/weights/" not in html  # the checkpoint by name: this machine's paths stay out of the page
 
 
 def test_plain_folders_without_references_and_two_systems(tmp_path):
@@ -120,6 +122,12 @@ def test_the_page_works_in_a_real_browser(report, tmp_path):
         first_file = browser.find_element(By.CSS_SELECTOR, "#files tbody tr td").text
         assert first_file == min(json.loads((out / "scores.json").read_text())["files"],
                                  key=lambda row: row["scores"][SYSTEM]["dnsmos_ovrl"])["id"]
+        browser.set_window_size(1400, 900)  # the page fits a 1400-px window: a wide file table scrolls in its own box
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= browser.execute_script(
+            "return document.documentElement.clientWidth")
+        assert browser.execute_script("return getComputedStyle(document.querySelector('#files').parentElement)"
+                                      ".overflowX") == "auto"
+        assert "/pipelines/weights/" not in browser.page_source
         assert browser.save_screenshot(str(tmp_path / "report.png"))
     finally:
         browser.quit()

@@ -56,8 +56,12 @@ def build_sde(name: str, **options: Any) -> SDE:
     return SDES.build(name, **options)
 
 
-def complex_normal(like: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Complex standard normal noise shaped like `like` (E|z|^2 = 1)."""
+def complex_normal(like: Tensor, generator: torch.Generator | list[torch.Generator] | None = None) -> Tensor:
+    """Complex standard normal noise shaped like `like` (E|z|^2 = 1). `generator`: one for the batch, or a list of
+    one per batch item, whose noise then does not depend on which items share its batch (enhancement)."""
+    if isinstance(generator, list):
+        return torch.stack([torch.randn(like.shape[1:], dtype=like.dtype, device=like.device, generator=g)
+                            for g in generator])
     return torch.randn(like.shape, dtype=like.dtype, device=like.device, generator=generator)
 
 

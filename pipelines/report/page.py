@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from html import escape
+from pathlib import PurePath
 from urllib.parse import quote
 
 from pipelines.metrics import METRIC_LABELS
@@ -37,6 +38,7 @@ th.group { text-align: center; border-left: 2px solid #fff; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: .2em 1em .6em; max-width: 64em; }
 .card dl { display: grid; grid-template-columns: 10em 1fr; gap: 2px 10px; } .card dt { font-weight: 600; }
 .card dd { margin: 0; overflow-wrap: anywhere; }
+.wide { overflow-x: auto; max-width: 100%; }
 pre { white-space: pre-wrap; font-size: .8em; }
 """
 
@@ -72,7 +74,7 @@ def render_page(comparison: Comparison, rows: list[dict], summary: dict) -> str:
         f'<p class="origin">{_summary_note(comparison.columns)}</p>',
         *(["<h2>Systems</h2>", '<div class="cards">', *(_card(s) for s in systems), "</div>"] if systems else []),
         "<h2>Files</h2>", '<p class="origin">Click a score heading to sort by it (again to reverse).</p>',
-        _file_table(comparison.columns, rows, metrics),
+        f'<div class="wide">{_file_table(comparison.columns, rows, metrics)}</div>',
         f"<script>{SCRIPT}</script></body></html>",
     ])
 
@@ -115,7 +117,7 @@ def _summary_table(columns: list[Column], summary: dict, metrics: list[str], fil
 
 
 def _card(system: Column) -> str:
-    card = system.card
+    card = _shareable(system.card)
     if card is None:
         return (f'<section class="card"><h3>{escape(system.name)}</h3><p>No model.json in this folder (not written '
                 f"by <code>cmkt enhance -o</code>): the system is unknown.</p></section>")
@@ -126,6 +128,13 @@ def _card(system: Column) -> str:
     whole = escape(json.dumps(card, indent=1, ensure_ascii=False))
     return (f'<section class="card"><h3>{escape(system.name)}</h3><dl>{listed}</dl>'
             f"<details><summary>model.json</summary><pre>{whole}</pre></details></section>")
+
+
+def _shareable(card: dict | None) -> dict | None:
+    """The card as the page shows it: the checkpoint by file name, not by this machine's path (pages get shared)."""
+    if card is None or "checkpoint" not in card:
+        return card
+    return {**card, "checkpoint": PurePath(str(card["checkpoint"])).name}
 
 
 def _file_table(columns: list[Column], rows: list[dict], metrics: list[str]) -> str:

@@ -28,34 +28,28 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from pipelines.artifacts.checksums import combine_checksums, file_checksum
 from pipelines.artifacts.store import ArtifactStore, open_artifact
 from pipelines.artifacts.workdir import Workdir, make_folder
-from pipelines.atomic import add_inputs, check_target
-from pipelines.audio_io import SAMPLE_RATE, load_audio, to_source, write_audio
+from pipelines.atomic import check_target
+from pipelines.audio_io import SAMPLE_RATE, check_subtype, load_audio, to_source, write_audio
 from pipelines.compare import compare
 from pipelines.data.layout import media_files
 from pipelines.data.manifest import read_manifest, safe_id
 from pipelines.data.prepared import PreparedSplit
-from pipelines.enhancer import SpeechEnhancer
+from pipelines.enhancing import Engine, output_targets, write_engine_card
 from pipelines.errors import BadInput, check_choice
-from pipelines.inference import SamplingOptions, enhance_recordings
-from pipelines.pretrained import card_sampling
+from pipelines.inference import SamplingOptions
 from pipelines.reporting import Reporter
-from pipelines.run_card import RUN_CARD, write_run_card
+from pipelines.run_card import RUN_CARD
 from pipelines.speedups import PRECISIONS, compile_networks
 from pipelines.stages.runner import StageReport, committing, uncached
-from pipelines.checkpoints import load_for_inference
 from pipelines.video.clip_features import check_lip_encoder, lip_track
 from pipelines.video.lip_features import load_lip_features
 from pipelines.video.lip_track import LipTrack
 
 STAGE = "enhance"
-
-
-ENHANCED_SUFFIX = "_enhanced"  # noisy.wav -> noisy_enhanced.wav when no output folder is given
 
 
 @dataclass
@@ -74,10 +68,12 @@ class EnhanceOptions:
     compile: bool = False  # torch.compile the two U-Nets
     plot: bool = False  # NAME.png spectrograms beside each output
     attenuation_limit: float | None = None  # dB (inference.py); None: the one `sampling` or the model card gives
+    subtype: str | None = None  # the outputs' sample format; None: each input's
 
     def __post_init__(self) -> None:
         """Checked once, here: a bad --precision is one line and exit 2 before any model is loaded."""
         check_choice("--precision", self.precision, PRECISIONS)
+        check_subtype(self.subtype)
 
     def cache_key(self, checkpoint_checksum: str) -> dict:
         """What makes an output: the networks' precision and compilation only when not the defaults, so outputs
@@ -97,6 +93,7 @@ class Recording:
     samples: np.ndarray | None = None  # ... or already in memory (a prepared split)
     rate: int = SAMPLE_RATE
     length: int = 0
+    subtype: str = "FLOAT"  # the output's sample format: the input's (audio_io.output_subtype)
     video: Path | None = None  # the speaker's face, for av/avl models (enhance_paths) ...
     lips: LipTrack | None = None  # ... or its lip frames (cached for a prepared split, or computed)
 
@@ -116,16 +113,13 @@ def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path | None, options:
 
     With no `out_dir`, one file is written beside itself as NAME_enhanced.wav. Returns the report and the
     output files."""
-    if out_dir is None and not inputs.is_file():
-        raise BadInput(f"{inputs}: enhancing a folder needs an output folder (-o DIR)")
     videos = _videos_by_stem(options.video)
     recordings = []
-    for uid, path, relative in media_files(inputs, "enhance"):
+    for uid, path, target in output_targets(inputs, out_dir):
         video = videos.get(path.stem) if options.video and options.video.is_dir() else options.video
         checksum = combine_checksums(file_checksum(path), file_checksum(video) if video else None)
-        target = (out_dir / relative.with_suffix(".wav") if out_dir is not None
-                  else path.with_name(f"{path.stem}{ENHANCED_SUFFIX}.wav"))
-        _check_target(target, path, options.plot)
+        if options.plot:
+            check_target(target.with_suffix(".png"))
         recordings.append(Recording(uid, target, checksum, source=path, video=video))
     name = safe_id((out_dir or inputs.parent).resolve().name)
     model, options = _load_model(options)
@@ -137,17 +131,12 @@ def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path | None, options:
     return report, [r.target for r in recordings]
 
 
-def _check_target(target: Path, source: Path, plot: bool) -> None:
-    """Never write over an input or through a symbolic link (pipelines/atomic.py; checked before any work is done)."""
-    add_inputs([source])
-    for path in (target, target.with_suffix(".png")) if plot else (target,):
-        check_target(path)
-
-
-def _load_model(options: EnhanceOptions) -> tuple[SpeechEnhancer, EnhanceOptions]:
-    """The model, and the options with the sampler filled in from its card where none was chosen."""
-    model = load_for_inference(options.checkpoint, torch.device(options.device))
-    return model, replace(options, sampling=card_sampling(model.card, options.sampling, options.attenuation_limit))
+def _load_model(options: EnhanceOptions) -> tuple[Engine, EnhanceOptions]:
+    """The engine, and the options with the sampler filled in from its card where none was chosen."""
+    engine = Engine.load(options.checkpoint, options.sampling, options.attenuation_limit, options.device)
+    engine = replace(engine, batch_size=options.batch_size, chunk_seconds=options.chunk_seconds,
+                     precision=options.precision)
+    return engine, replace(options, sampling=engine.sampling)
 
 
 def _videos_by_stem(video: Path | None) -> dict[str, Path]:
@@ -183,11 +172,12 @@ def output_name(options: EnhanceOptions) -> str:
     return safe_id(f"{model}-{options.sampling.tag}{precision}")
 
 
-def _enhance(workdir: Workdir, name: str, model: SpeechEnhancer, recordings: list[Recording],
+def _enhance(workdir: Workdir, name: str, engine: Engine, recordings: list[Recording],
              options: EnhanceOptions, reporter: Reporter, split: str | None = None,
              out_dir: Path | None = None) -> StageReport:
     """`split`: the prepared split the recordings come from (None: files); `out_dir`: the output folder, which
     gets the run's model.json (None: files written beside their inputs)."""
+    model = engine.network
     if options.compile:
         compile_networks(model, reporter.warn)
     if model.config.uses_video:
@@ -204,25 +194,23 @@ def _enhance(workdir: Workdir, name: str, model: SpeechEnhancer, recordings: lis
         for first in range(0, len(todo), options.batch_size):
             group = [r for r in todo[first:first + options.batch_size] if _load(r, report, reporter)
                      and (not model.config.uses_video or _read_lips(r, kind, options, report, reporter))]
-            _enhance_group(model, group, options, store, report, reporter, speed)
+            _enhance_group(engine, group, options, store, report, reporter, speed)
             bar.advance(min(options.batch_size, len(todo) - first))
     failed = {uid for uid, _ in report.failed}  # their earlier result (kept in the artifact) is not this input's
-    _write_outputs(workdir, name, recordings, {r.uid for r in todo} - failed, failed)
+    _write_outputs(workdir, name, recordings, {r.uid for r in todo} - failed, failed, options.subtype)
     if out_dir is not None:
-        _write_card(out_dir, model, options, speed)
+        _write_card(out_dir, engine, options, speed)
     if options.plot:
         _plot_outputs(workdir, split, [r for r in recordings if r.uid not in failed], reporter)
     return report
 
 
-def _write_card(out_dir: Path, model: SpeechEnhancer, options: EnhanceOptions, speed: Speed) -> None:
-    facts = {"checkpoint": str(options.checkpoint.resolve()), "name": model.card.get("name", output_name(options)),
-             "sampler": options.sampling.tag, "sampling": options.sampling.to_dict(), "precision": options.precision,
-             "model_card": model.card}
+def _write_card(out_dir: Path, engine: Engine, options: EnhanceOptions, speed: Speed) -> None:
+    facts = {"name": engine.network.card.get("name", output_name(options)), "precision": options.precision}
     if speed.audio_seconds:
         facts.update({"network_evaluations": max(speed.evaluations), "device": options.device,
                       "real_time_factor": round(speed.seconds / speed.audio_seconds, 4)})
-    write_run_card(out_dir, facts)
+    write_engine_card(out_dir, engine, facts)
 
 
 def _plot_outputs(workdir: Workdir, split: str | None, recordings: list[Recording], reporter: Reporter) -> None:
@@ -287,6 +275,7 @@ def _load(recording: Recording, report: StageReport, reporter: Reporter) -> bool
             reporter.warn(str(err))
             return False
         recording.samples, recording.rate, recording.length = audio.samples, audio.source_rate, audio.source_frames
+        recording.subtype = audio.source_subtype
         if audio.converted:
             reporter.once("convert", f"enhancing at {SAMPLE_RATE} Hz mono; outputs are written back at each input's "
                                      f"rate (e.g. {recording.source.name}: {audio.source_rate} Hz, "
@@ -295,24 +284,19 @@ def _load(recording: Recording, report: StageReport, reporter: Reporter) -> bool
     return True
 
 
-def _enhance_group(model, group: list[Recording], options: EnhanceOptions, store: ArtifactStore,
+def _enhance_group(engine: Engine, group: list[Recording], options: EnhanceOptions, store: ArtifactStore,
                    report: StageReport, reporter: Reporter, speed: Speed) -> None:
-    audible = [r for r in group if np.any(r.samples)]
     for silent in (r for r in group if not np.any(r.samples)):
         reporter.warn(f"{silent.uid}: input is silent; written unchanged")
-    lips = [model.embed_track(r.lips) for r in audible] if model.config.uses_video else None
+    model = engine.network
+    lips = [model.embed_track(r.lips) for r in group] if model.config.uses_video else None
     started, batches = time.perf_counter(), []
-    outputs, evaluations = enhance_recordings(model, [r.samples for r in audible], options.sampling,
-                                              options.batch_size, options.chunk_seconds, seed=options.seed,
-                                              on_batch=batches.append, lips=lips,
-                                              precision=options.precision) if audible else ([], 0)
+    outputs, evaluations = engine.enhance_16k([r.samples for r in group], options.seed, lips, batches.append)
     if batches:
         speed.seconds += time.perf_counter() - started
-        speed.audio_seconds += sum(len(r.samples) for r in audible) / SAMPLE_RATE
+        speed.audio_seconds += sum(len(r.samples) for r in group if np.any(r.samples)) / SAMPLE_RATE
         speed.evaluations.append(evaluations // len(batches))
-    enhanced = dict(zip((r.uid for r in audible), outputs))
-    for recording in group:
-        samples = enhanced.get(recording.uid, recording.samples)
+    for recording, samples in zip(group, outputs):
         if not np.all(np.isfinite(samples)):  # e.g. a checkpoint whose weights overflowed to nan in training
             message = (f"{recording.uid}: the model's output is not finite (nan or inf): {options.checkpoint} is "
                        f"unusable; nothing written")
@@ -321,13 +305,14 @@ def _enhance_group(model, group: list[Recording], options: EnhanceOptions, store
             recording.samples = recording.lips = None
             continue
         store.put(recording.uid, recording.checksum, {"enhanced": samples},
-                  {"source_rate": recording.rate, "source_length": recording.length})
+                  {"source_rate": recording.rate, "source_length": recording.length,
+                   "source_subtype": recording.subtype})
         recording.samples = recording.lips = None  # saved: keep memory flat however many files there are
         report.computed += 1
 
 
 def _write_outputs(workdir: Workdir, name: str, recordings: list[Recording], fresh: set[str],
-                   failed: set[str]) -> None:
+                   failed: set[str], subtype: str | None) -> None:
     """Write output WAVs from the committed artifact, at each input's rate and length.
 
     Written for items computed in this run, and for cached items whose file went missing; never for items
@@ -341,4 +326,4 @@ def _write_outputs(workdir: Workdir, name: str, recordings: list[Recording], fre
             group = artifact[recording.uid]
             rate = int(group.attrs["source_rate"])
             write_audio(recording.target, to_source(group["enhanced"][()], rate, int(group.attrs["source_length"])),
-                        rate)
+                        rate, subtype or str(group.attrs.get("source_subtype", "FLOAT")))

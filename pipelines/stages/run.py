@@ -18,7 +18,9 @@ from pipelines.stages.enhance import EnhanceOptions, enhance_split
 from pipelines.stages.featurize_text import TextOptions, featurize_text
 from pipelines.stages.prepare import PrepareOptions, prepare
 from pipelines.stages.score import ScoreResult, score_workdir
-from pipelines.stages.runner import StageReport
+from pipelines.checkpoints import read_model
+from pipelines.enhancer import EnhancerConfig
+from pipelines.stage_report import StageReport
 from pipelines.stages.train import TrainOptions, TrainResult, run_folder, train
 from pipelines.stages.transcribe import Transcriber, transcribe_workdir
 from pipelines.text.whisper_engines import DEFAULT_ENGINE, make_engine
@@ -28,7 +30,7 @@ from pipelines.text.whisper_engines import DEFAULT_ENGINE, make_engine
 class RunOptions:
     prepare: PrepareOptions
     train: TrainOptions  # its fusion decides whether transcripts and text features are made
-    steps: int = 30  # reverse-diffusion steps of the enhancement
+    steps: int = 30  # reverse-diffusion steps of the enhancement (a generative model's; a predictive one runs once)
     device: str = "cpu"
     force: bool = False
     jobs: int = 1
@@ -49,8 +51,10 @@ def run(workdir: Workdir, options: RunOptions, reporter: Reporter,
     else:
         show(train(workdir, replace(training, force=options.force), reporter))
     seed = training.loop.seed
-    report, out_dir = enhance_split(workdir, "test", EnhanceOptions(checkpoint, SamplingOptions(steps=options.steps),
-                                                                    seed=seed, device=options.device), reporter)
+    trained = EnhancerConfig.from_dict(read_model(checkpoint)["config"])  # --init-from may have chosen the backbone
+    sampling = SamplingOptions(steps=options.steps) if trained.generative else None  # None: predictive
+    report, out_dir = enhance_split(workdir, "test", EnhanceOptions(checkpoint, sampling, seed=seed,
+                                                                    device=options.device), reporter)
     show([report])
     scores = []
     for name, folder in (("noisy", None), ("enhanced", out_dir)):

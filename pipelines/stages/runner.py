@@ -17,6 +17,7 @@ import numpy as np
 from pipelines.artifacts.store import ArtifactStore
 from pipelines.errors import BadInput, Interrupted, SkipItem
 from pipelines.reporting import Reporter
+from pipelines.stage_report import StageReport
 
 
 @dataclass(frozen=True)
@@ -33,24 +34,6 @@ class ItemOutput:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
     notices: list[tuple[str, str]] = field(default_factory=list)  # (key, message), said once per run
-
-
-@dataclass
-class StageReport:
-    stage: str
-    split: str
-    cached: int = 0
-    computed: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def summary(self) -> str:
-        text = f"{self.stage} {self.split}: {self.cached} cached, {self.computed} computed"
-        if self.skipped:
-            text += f", {len(self.skipped)} skipped"
-        if self.failed:
-            text += f", {len(self.failed)} failed"
-        return text
 
 
 def run_items(

@@ -83,11 +83,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--voices", choices=("all", "games-prompts"), default="all",
+                        help="games-prompts: the game dialogue and telephony prompts only, without the volunteers' "
+                             "recordings (the corpus the bundled models were trained on; give it its own --out)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     root = fetch_packages(out / "packages")
     copy_licences(root, out / "licences")
-    speech = convert_speech(root, out, args.jobs)
+    speech = convert_speech(root, out, args.jobs, volunteers=args.voices == "all")
     write_tables(out, speech)
     make_noises(root, out, speech, args.seed)
     summarise(out, speech)
@@ -126,8 +129,11 @@ def copy_licences(root: Path, folder: Path) -> None:
 
 # --- speech -----------------------------------------------------------------------------------------------------
 
-def speech_sources(root: Path) -> list[dict]:
-    """(source files, speaker, id, language, transcript) for every voiced line with a known speaker."""
+def speech_sources(root: Path, volunteers: bool = True) -> list[dict]:
+    """(source files, speaker, id, language, transcript) for every voiced line with a known speaker; `volunteers`:
+    with the Tux Paint, KLettres and KTuberling recordings."""
+    if not volunteers:
+        return game_and_prompt_lines(root)
     clips = tuxpaint_descriptions(root) + klettres_sounds(root) + ktuberling_words(root)
     return game_and_prompt_lines(root) + join_short_clips(clips)
 
@@ -309,9 +315,9 @@ def _convert_one(task: tuple[dict, str]) -> dict | None:
     return {**item, "path": target, "seconds": len(samples) / RATE}
 
 
-def convert_speech(root: Path, out: Path, jobs: int) -> list[dict]:
+def convert_speech(root: Path, out: Path, jobs: int, volunteers: bool = True) -> list[dict]:
     targets = {}  # a line reused by two levels is one recording: keep it once
-    for item in speech_sources(root):
+    for item in speech_sources(root, volunteers):
         targets.setdefault(str(out / "speech" / item["speaker"] / f"{item['id']}.flac"), item)
     tasks = [(item, target) for target, item in targets.items()]
     print(f"converting {len(tasks)} speech files to 16 kHz FLAC")
