@@ -183,6 +183,9 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
                 raise BadInput("enhancing standard input (-) writes to standard output: give -o - or no -o")
             _enhance_stream(chosen_model(), attenuation_limit, device_name(device))
         return
+    if out == STREAM:
+        with command_session(quiet):
+            raise BadInput("-o - (standard output) takes standard input: cmkt enhance - -o -")
     if workdir is None and inputs is not None:  # plain files: only the outputs are written
         with command_session(quiet) as reporter:
             if video is not None:

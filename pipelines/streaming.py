@@ -124,17 +124,23 @@ class FrameStream:
         return (enhanced + self.share * (noisy - enhanced)).astype(np.float32)
 
     def _whole(self, samples: np.ndarray) -> np.ndarray:
+        """Under half a frame (16 ms): too short to reflect, so zero-padded to a frame, enhanced, and cut back."""
         if not len(samples):
             return samples
+        padded = np.pad(samples, (0, max(self.n_fft - len(samples), 0)))
         with torch.inference_mode():
-            enhanced = self.network.enhance(torch.from_numpy(samples)[None], "predictive")[0][0].numpy()
-        return self._mixed(enhanced.astype(np.float64))
+            enhanced = self.network.enhance(torch.from_numpy(padded)[None], "predictive")[0][0].numpy()
+        return self._mixed(enhanced[:len(samples)].astype(np.float64))
 
 
 def read_stream(source: BinaryIO, block: int = 256) -> tuple[bool, Iterator[np.ndarray]]:
     """(whether the input is a WAV, its mono float32 samples in blocks as they arrive): a 16 kHz WAV (16-bit or
     32-bit float, any channels) or raw 16-bit mono PCM at 16 kHz."""
-    head = _read_exactly(source, 12)
+    head = source.read(12)
+    if not head:
+        raise BadInput("standard input is empty: pipe audio in (16 kHz WAV or raw 16-bit PCM)")
+    if len(head) < 12 and head.startswith(b"RIFF"):  # read() is short only at the end of the input
+        raise BadInput("standard input: ended inside the WAV header")
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return False, _samples(source, head, 1, "PCM", 2, block)
     channels, kind, width = _wav_header(source)
@@ -182,15 +188,15 @@ def _samples(source: BinaryIO, pending: bytes, channels: int, kind: str, width: 
     frame = channels * width
     read = getattr(source, "read1", source.read)
     while True:
-        data = read(block * frame)
-        if not data:
-            break
-        pending += data
         usable = len(pending) - len(pending) % frame
         if usable:
             raw, pending = pending[:usable], pending[usable:]
             values = (np.frombuffer(raw, "<i2") / PCM_SCALE if kind == "PCM" else np.frombuffer(raw, "<f4"))
             yield values.reshape(-1, channels).mean(axis=1).astype(np.float32)
+        data = read(block * frame)
+        if not data:
+            break
+        pending += data
 
 
 def _read_exactly(source: BinaryIO, size: int) -> bytes:

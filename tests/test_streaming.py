@@ -4,6 +4,7 @@ samples behind the input."""
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import soundfile as sf
 
 from pipelines.enhancing import Engine
 from pipelines.streaming import FrameStream, read_stream, to_pcm16
-from tests.conftest import random_checkpoint, shared
+from tests.conftest import random_checkpoint, run_cli, shared
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,20 @@ def test_a_long_file_is_read_and_written_in_blocks_and_equals_it_enhanced_whole(
     assert not clipped and seconds == pytest.approx(len(long) / 16_000) and sf.info(tmp_path / "out.wav").subtype == "FLOAT"
     whole = engine.enhance([long])[0]
     np.testing.assert_allclose(written, whole, rtol=0, atol=1e-5 * np.max(np.abs(whole)))
+
+
+def test_empty_and_tiny_inputs(engine):
+    with pytest.raises(Exception, match="standard input is empty"):
+        read_stream(io.BytesIO(b""))
+    for samples in (3, 200):  # shorter than half a frame: zero-padded to a frame and cut back
+        raw = to_pcm16(0.1 * np.sin(np.arange(samples) / 3.0))
+        is_wav, blocks = read_stream(io.BytesIO(raw))
+        frames = FrameStream(engine.network, engine.sampling)
+        out = [frames.push(block) for block in blocks] + [frames.finish()]
+        assert not is_wav and len(np.concatenate(out)) == samples
+
+
+def test_standard_output_goes_with_standard_input(tmp_path):
+    result = run_cli("enhance", tmp_path, "-o", "-")
+    assert result.exit_code == 2 and "-o - (standard output) takes standard input" in result.output
+    assert not Path("-").exists()  # no folder named "-" where the command ran
