@@ -176,9 +176,12 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
             raise BadInput("--model names a bundled model and --ckpt a file: give one of them")
         return ckpt or bundled_model(model)
 
-    chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
+    def chosen_sampling() -> Optional[SamplingOptions]:
+        chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
+        return None if chosen is None else SamplingOptions(chosen, steps or 30, corrector, snr, t_start, step_rule)
+
     if inputs == STREAM:  # standard input to standard output, frame by frame
-        with command_session(quiet=True) as reporter:
+        with command_session(quiet=True):
             if out not in (None, STREAM):
                 raise BadInput("enhancing standard input (-) writes to standard output: give -o - or no -o")
             _enhance_stream(chosen_model(), attenuation_limit, device_name(device))
@@ -190,17 +193,14 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
         with command_session(quiet) as reporter:
             if video is not None:
                 raise BadInput("--video needs a workdir (-w DIR), where the lip features are cached")
-            sampling = None if chosen is None else SamplingOptions(chosen, steps or 30, corrector, snr, t_start,
-                                                                   step_rule)
-            _enhance_plain_files(inputs, out, chosen_model(), sampling, attenuation_limit, seed, batch_size,
+            _enhance_plain_files(inputs, out, chosen_model(), chosen_sampling(), attenuation_limit, seed, batch_size,
                                  chunk_seconds, device_name(device), precision, compiled, plot, subtype, force,
                                  reporter)
         return
     from pipelines.stages.enhance import EnhanceOptions, enhance_paths, enhance_split
 
     with stage_session(workdir or DEFAULT_WORKDIR, "enhance", quiet) as (place, reporter):
-        sampling = None if chosen is None else SamplingOptions(chosen, steps or 30, corrector, snr, t_start, step_rule)
-        options = EnhanceOptions(chosen_model(), sampling, batch_size, chunk_seconds, seed,
+        options = EnhanceOptions(chosen_model(), chosen_sampling(), batch_size, chunk_seconds, seed,
                                  device_name(device), force, video, lip_weights, face_model, precision, compiled,
                                  plot, attenuation_limit, subtype)
         if inputs is None:
@@ -226,13 +226,11 @@ def _enhance_stream(checkpoint: Path, attenuation_limit: Optional[float], device
 
 def _enhance_plain_files(inputs, out, checkpoint, sampling, attenuation_limit, seed, batch_size, chunk_seconds,
                          device, precision, compiled, plot, subtype, force, reporter) -> None:
-    from dataclasses import replace
-
     from pipelines.enhancing import Engine, enhance_files
     from pipelines.speedups import compile_networks
 
-    engine = replace(Engine.load(checkpoint, sampling, attenuation_limit, device), batch_size=batch_size,
-                     chunk_seconds=chunk_seconds, precision=precision)
+    engine = Engine.load(checkpoint, sampling, attenuation_limit, device, batch_size=batch_size,
+                         chunk_seconds=chunk_seconds, precision=precision)
     if compiled:
         compile_networks(engine.network, reporter.warn)
     report, outputs = enhance_files(engine, inputs, out, reporter, force, seed, subtype, plot)

@@ -130,13 +130,20 @@ def to_source(samples: np.ndarray, rate: int, length: int) -> np.ndarray:
     return samples[:length] if len(samples) >= length else np.pad(samples, (0, length - len(samples)))
 
 
+def fit_to_format(samples: np.ndarray, subtype: str) -> tuple[np.ndarray, bool]:
+    """Float32 samples an integer `subtype` can hold (clipped to full scale, not wrapped round), and whether any
+    had to be clipped."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if not subtype.startswith("PCM") or not len(samples) or np.max(np.abs(samples)) <= 1.0:
+        return samples, False
+    return np.clip(samples, -1.0, 1.0), True
+
+
 def write_audio(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str = "FLOAT") -> None:
     """Write audio as WAV, by default 32-bit float (no clipping or requantisation of model output), atomically
     (pipelines/atomic.py); integer formats are clipped to full scale rather than wrapped around. Encoded in memory
     first: Python's own write reports a full disk as such, libsndfile only as "System error"."""
-    samples = np.asarray(samples, dtype=np.float32)
-    if subtype.startswith("PCM"):
-        samples = np.clip(samples, -1.0, 1.0)
+    samples, _ = fit_to_format(samples, subtype)
     encoded = io.BytesIO()
     sf.write(encoded, samples, sample_rate, subtype=subtype, format="WAV")
     write_bytes(path, encoded.getbuffer())

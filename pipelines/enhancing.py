@@ -11,15 +11,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from pipelines.atomic import add_inputs, check_target, replaced_atomically
-from pipelines.audio_io import (SAMPLE_RATE, AudioBlocks, audio_blocks, check_subtype, load_audio, to_source,
-                                write_audio)
+from pipelines.audio_io import (SAMPLE_RATE, AudioBlocks, audio_blocks, check_subtype, fit_to_format, load_audio,
+                                to_source, write_audio)
 from pipelines.checkpoints import load_for_inference
 from pipelines.data.layout import media_files
 from pipelines.devices import resolve_device
@@ -49,12 +49,13 @@ class Engine:
 
     @classmethod
     def load(cls, model: str | Path | None = None, sampling: SamplingOptions | None = None,
-             attenuation_limit: float | None = None, device: str = "cpu") -> "Engine":
+             attenuation_limit: float | None = None, device: str = "cpu", **settings) -> "Engine":
         """`model`: None (the bundled default), a bundled model's name, or any file --ckpt takes. What `sampling`
-        and `attenuation_limit` leave open is the model card's (pipelines/pretrained.py `card_sampling`)."""
+        and `attenuation_limit` leave open is the model card's (pipelines/pretrained.py `card_sampling`);
+        `settings`: batch_size, chunk_seconds, precision."""
         path = model_file(model)
         network = load_for_inference(path, resolve_device(device))
-        return cls(network, path, card_sampling(network.card, sampling, attenuation_limit))
+        return cls(network, path, card_sampling(network.card, sampling, attenuation_limit), **settings)
 
     def with_sampling(self, sampling: SamplingOptions | None) -> "Engine":
         """The same networks with another sampler (None: the card's)."""
@@ -66,26 +67,25 @@ class Engine:
         evaluations used. Each output depends on its own recording only, never on the others."""
         audible = [k for k, x in enumerate(recordings) if np.any(x)]
         if not audible:
-            return list(recordings), 0
-        if can_stream(self.network, self.sampling):  # causal: each recording whole, block by block
-            outputs = []
-            for k in audible:
-                outputs.append(np.concatenate(list(enhance_whole(self.network, self.sampling,
-                                                                 self._blocks(recordings[k])))))
-                if on_batch is not None:
-                    on_batch(1)
-            enhanced = dict(zip(audible, outputs))
-            return [enhanced.get(k, x) for k, x in enumerate(recordings)], len(audible)
-        outputs, evaluations = enhance_recordings(
-            self.network, [recordings[k] for k in audible], self.sampling, self.batch_size, self.chunk_seconds,
-            seed=seed, on_batch=on_batch, lips=None if lips is None else [lips[k] for k in audible],
-            precision=self.precision)
+            outputs, evaluations = [], 0
+        elif can_stream(self.network, self.sampling):  # causal: each recording whole, block by block
+            outputs = [self._whole(recordings[k], on_batch) for k in audible]
+            evaluations = len(audible)
+        else:
+            outputs, evaluations = enhance_recordings(
+                self.network, [recordings[k] for k in audible], self.sampling, self.batch_size, self.chunk_seconds,
+                seed=seed, on_batch=on_batch, lips=None if lips is None else [lips[k] for k in audible],
+                precision=self.precision)
         enhanced = dict(zip(audible, outputs))
         return [enhanced.get(k, x) for k, x in enumerate(recordings)], evaluations
 
-    def _blocks(self, samples: np.ndarray) -> Iterator[np.ndarray]:
+    def _whole(self, samples: np.ndarray, on_batch: Callable[[int], None] | None) -> np.ndarray:
         block = max(int(self.chunk_seconds * SAMPLE_RATE), 1)
-        return (samples[first:first + block] for first in range(0, len(samples), block))
+        blocks = (samples[first:first + block] for first in range(0, len(samples), block))
+        enhanced = np.concatenate(list(enhance_whole(self.network, self.sampling, blocks)))
+        if on_batch is not None:
+            on_batch(1)
+        return enhanced
 
     def enhance(self, noisy: list[np.ndarray], sample_rate: int = SAMPLE_RATE, seed: int = 0) -> list[np.ndarray]:
         """Enhanced copies of mono waveforms at any rate and length, returned at that rate and length."""
@@ -104,13 +104,18 @@ class Engine:
             if blocks is not None:
                 return self._stream_file(blocks, target, subtype or blocks.subtype), blocks.frames / SAMPLE_RATE
         audio = load_audio(path)
-        enhanced = self.enhance_16k([audio.samples], seed)[0][0]
-        if not np.all(np.isfinite(enhanced)):  # e.g. a checkpoint whose weights overflowed to nan in training
-            raise BadInput(f"{path}: the model's output is not finite (nan or inf): {self.path} is unusable; "
-                           f"nothing written")
-        samples, subtype = to_source(enhanced, audio.source_rate, audio.source_frames), subtype or audio.source_subtype
+        enhanced = self.check_finite(self.enhance_16k([audio.samples], seed)[0][0], path)
+        subtype = subtype or audio.source_subtype
+        samples, clipped = fit_to_format(to_source(enhanced, audio.source_rate, audio.source_frames), subtype)
         write_audio(target, samples, audio.source_rate, subtype)
-        return subtype.startswith("PCM") and bool(np.max(np.abs(samples)) > 1.0), len(audio.samples) / SAMPLE_RATE
+        return clipped, len(audio.samples) / SAMPLE_RATE
+
+    def check_finite(self, enhanced: np.ndarray, what: str | Path) -> np.ndarray:
+        """`enhanced`, unless it holds nan or inf (e.g. a checkpoint whose weights overflowed in training)."""
+        if not np.all(np.isfinite(enhanced)):
+            raise BadInput(f"{what}: the model's output is not finite (nan or inf): {self.path} is unusable; "
+                           f"nothing written")
+        return enhanced
 
     def _stream_file(self, blocks: AudioBlocks, target: Path, subtype: str) -> bool:
         """A long 16 kHz file read, enhanced and written block by block: memory stays bounded; the output is the
@@ -119,13 +124,9 @@ class Engine:
         with replaced_atomically(target) as partial, sf.SoundFile(partial, "w", SAMPLE_RATE, 1, subtype,
                                                                   format="WAV") as out:
             for enhanced in enhance_whole(self.network, self.sampling, blocks):
-                if not np.all(np.isfinite(enhanced)):
-                    raise BadInput(f"{blocks.path}: the model's output is not finite (nan or inf): {self.path} is "
-                                   f"unusable; nothing written")
-                if subtype.startswith("PCM"):
-                    clipped = clipped or bool(np.max(np.abs(enhanced), initial=0.0) > 1.0)
-                    enhanced = np.clip(enhanced, -1.0, 1.0)
-                out.write(enhanced)
+                samples, clipped_here = fit_to_format(self.check_finite(enhanced, blocks.path), subtype)
+                clipped = clipped or clipped_here
+                out.write(samples)
         return clipped
 
 

@@ -22,7 +22,6 @@ from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions
 
 PCM_SCALE = 32768.0
-WAV_FORMATS = {1: "PCM", 3: "FLOAT", 0xFFFE: "EXTENSIBLE"}
 
 
 def can_stream(network: SpeechEnhancer, sampling: SamplingOptions) -> bool:
@@ -42,7 +41,8 @@ class FrameStream:
         self.spec = network.spec
         self.n_fft, self.hop = self.spec.n_fft, self.spec.hop_length
         self.half = self.n_fft // 2
-        self.window = self.spec.window(torch.zeros(1)).numpy().astype(np.float64)
+        self.analysis = self.spec.window(torch.zeros(1))  # float32, as the file's STFT uses it
+        self.window = self.analysis.numpy().astype(np.float64)
         self.state: dict = {}
         self.received = np.zeros(0, dtype=np.float32)  # input not yet framed (before the first frame: all of it)
         self.dry = np.zeros(0, dtype=np.float32)  # input samples whose output is not out yet (attenuation limit)
@@ -97,8 +97,7 @@ class FrameStream:
         n, hop = self.n_fft, self.hop
         if count:
             frames = np.lib.stride_tricks.sliding_window_view(self.padded[:(count - 1) * hop + n], n)[::hop]
-            spectrum = torch.fft.rfft(torch.from_numpy(np.array(frames, dtype=np.float32))
-                                      * torch.from_numpy(self.window.astype(np.float32)))
+            spectrum = torch.fft.rfft(torch.from_numpy(np.array(frames, dtype=np.float32)) * self.analysis)
             with torch.inference_mode():
                 y = self.spec.compress(spectrum).T[None, None]  # (1, 1, F, count)
                 enhanced = self.spec.decompress(self.network.denoise(y, None, stream=self.state))[0, 0].T

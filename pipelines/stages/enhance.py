@@ -133,9 +133,9 @@ def enhance_paths(workdir: Workdir, inputs: Path, out_dir: Path | None, options:
 
 def _load_model(options: EnhanceOptions) -> tuple[Engine, EnhanceOptions]:
     """The engine, and the options with the sampler filled in from its card where none was chosen."""
-    engine = Engine.load(options.checkpoint, options.sampling, options.attenuation_limit, options.device)
-    engine = replace(engine, batch_size=options.batch_size, chunk_seconds=options.chunk_seconds,
-                     precision=options.precision)
+    engine = Engine.load(options.checkpoint, options.sampling, options.attenuation_limit, options.device,
+                         batch_size=options.batch_size, chunk_seconds=options.chunk_seconds,
+                         precision=options.precision)
     return engine, replace(options, sampling=engine.sampling)
 
 
@@ -297,11 +297,11 @@ def _enhance_group(engine: Engine, group: list[Recording], options: EnhanceOptio
         speed.audio_seconds += sum(len(r.samples) for r in group if np.any(r.samples)) / SAMPLE_RATE
         speed.evaluations.append(evaluations // len(batches))
     for recording, samples in zip(group, outputs):
-        if not np.all(np.isfinite(samples)):  # e.g. a checkpoint whose weights overflowed to nan in training
-            message = (f"{recording.uid}: the model's output is not finite (nan or inf): {options.checkpoint} is "
-                       f"unusable; nothing written")
-            report.failed.append((recording.uid, message))
-            reporter.warn(message)
+        try:
+            engine.check_finite(samples, recording.uid)
+        except BadInput as err:
+            report.failed.append((recording.uid, str(err)))
+            reporter.warn(str(err))
             recording.samples = recording.lips = None
             continue
         store.put(recording.uid, recording.checksum, {"enhanced": samples},
