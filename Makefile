@@ -16,7 +16,7 @@ DEFAULT_OUTPUT := enhanced/cmkt-gtcrn-debian-predictive
 # the sample mixtures of `make demo` and `make bench-peers` (voices, languages and noises the bundled model never heard)
 DEMO_MIXTURES := $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1
 
-.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers probe corpus train-default train-ncsnpp-small clean
+.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers bench-kd probe corpus train-default train-ncsnpp-small clean
 
 install: $(VENV)/.installed
 
@@ -78,6 +78,11 @@ corpus: install
 
 train-default: install
 	bash recipes/debian_corpus/train_default.sh $(CORPUS) work/default
+
+# the distillation seed table (issue 23; docs/results.md): a GTCRN-size student alone, with output KD, tfckd and
+# sub-band KD, 3 seeds each, on the held-out test voices of the train-default workdir (hours on 2 cores, resumable)
+bench-kd: install
+	$(PY) -m bench.kd_seeds --workdir work/default --jobs 2 --out bench/results/kd-seeds.json --png docs/img/kd-seeds.png
 
 # the former default, the NCSN++ small model (cmkt enhance --model cmkt-a-small-debian)
 train-ncsnpp-small: install

@@ -62,7 +62,7 @@ def main() -> None:
         path = args.data / project / name
         reference = dict(np.load(args.data / project / "reference.npz"))
         imported = import_lightning(load_restricted(path), path)
-        exact = SpeechEnhancer(EnhancerConfig.from_dict(imported["config"]), with_aligner=False).double().eval()
+        exact = SpeechEnhancer(EnhancerConfig.from_dict(imported["config"]), training_parts=False).double().eval()
         exact.load_state_dict(imported["weights"])
         import_model(path, folder / "model.pt")
         single = load_for_inference(folder / "model.pt", torch.device("cpu"))

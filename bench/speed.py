@@ -63,7 +63,7 @@ def enhance_utterance(preset: str, seconds: float, steps: int, sampler: str, fus
     from pipelines.inference import SamplingOptions, enhance_recordings
     from pipelines.checkpoints import ready_for_inference  # as `enhance` loads a checkpoint
 
-    model = ready_for_inference(SpeechEnhancer(_config(preset, fusion), with_aligner=False), torch.device("cpu"))
+    model = ready_for_inference(SpeechEnhancer(_config(preset, fusion), training_parts=False), torch.device("cpu"))
     noisy = (0.1 * torch.randn(int(seconds * 16_000))).numpy()
     options = SamplingOptions(sampler=sampler, steps=steps)
     start = time.perf_counter()

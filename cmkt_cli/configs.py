@@ -15,6 +15,7 @@ from pipelines.devices import resolve_device
 from pipelines.enhancer import EnhancerConfig
 from pipelines.errors import BadInput, check_choice
 from pipelines.inference import SamplingOptions
+from pipelines.models.subbands import parse_band
 from pipelines.pretrained import model_file
 from pipelines.stages.prepare import PrepareOptions
 from pipelines.stages.train import TrainOptions
@@ -52,7 +53,7 @@ def train_options(*, modality, preset, batch_size, lr, max_steps, max_epochs, ma
                    adapter_beta=0.1, lip_encoder="frozen", lip_weights=None, grad_accum=1, val_sampler="pc",
                    val_utterances=4, denoiser_output="direct", lr_decay_steps=0, init_from=None, omega=0.5,
                    magnitude_weight=0.0, select_by="pesq", denoiser_loss=None, augment=None, teacher=None, kd="none",
-                   kd_weight=1.0) -> TrainOptions:
+                   kd_weight=1.0, subband_teacher=None) -> TrainOptions:
     if lr_decay_steps and (max_steps is None or lr_decay_steps > max_steps):
         raise BadInput("--lr-decay-steps needs --max-steps at least as large (the decay ends there)")
     check_choice("--lip-encoder", lip_encoder, tuple(choices.LIP_ENCODERS))
@@ -65,7 +66,8 @@ def train_options(*, modality, preset, batch_size, lr, max_steps, max_epochs, ma
                              fusion=fusion, align_weight=align_weight,
                              adapter_beta=adapter_beta, lip_finetune=lip_encoder == "finetune", omega=omega,
                              denoiser_magnitude_weight=magnitude_weight, denoiser_loss=denoiser_loss or "",
-                             distillation=kd, distillation_weight=kd_weight),
+                             distillation=kd, distillation_weight=kd_weight,
+                             subband=list(parse_band(subband_teacher)) if subband_teacher else []),
         loop=LoopOptions(batch_size=batch_size, learning_rate=lr, crop_frames=crop_frames, max_steps=max_steps, max_epochs=max_epochs,
                          max_time=parse_duration(max_time), validate_every=validate_every,
                          validation_sampling=SamplingOptions(val_sampler, val_steps, "ald", 0.5),
@@ -74,7 +76,7 @@ def train_options(*, modality, preset, batch_size, lr, max_steps, max_epochs, ma
                          augment=AugmentOptions.parse(augment)),
         run_name=run_name, device=device, resume=resume, force=force, lip_weights=lip_weights,
         init_from=model_path(None if init_from is None else str(init_from)),
-        teacher=model_path(teacher))
+        teachers=[model_path(name.strip()) for name in teacher.split(",")] if teacher else [])
 
 
 def model_path(name: Optional[str]) -> Optional[Path]:

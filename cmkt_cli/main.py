@@ -13,7 +13,7 @@ import typer
 from cmkt_cli.featurize import featurize_command
 from cmkt_cli.merge import merge_command
 from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, ATTENUATION_LIMIT, AUGMENT, BATCH, DENOISER_LOSS, KD,
-                              KD_WEIGHT, TEACHER, CARD_SAMPLER, CARD_STEP_RULE, CHUNK,
+                              KD_WEIGHT, SUBBAND_TEACHER, TEACHER, CARD_SAMPLER, CARD_STEP_RULE, CHUNK,
                               CKPT, COMPILE, MODEL, CORRECTOR, CROP, DENOISER_OUTPUT, DEVICE, ENHANCE_STEPS, FORCE, FUSION,
                               GRAD_ACCUM, HOP, INIT_FROM, JOBS, LANGUAGE, LIP_ENCODER, LIP_START, LR, LR_DECAY,
                               MAGNITUDE_WEIGHT, MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES, MODALITY, NOISE,
@@ -111,6 +111,7 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   magnitude_weight: float = MAGNITUDE_WEIGHT, select_by: str = SELECT_BY,
                   denoiser_loss: Optional[str] = DENOISER_LOSS, augment: Optional[str] = AUGMENT,
                   teacher: Optional[str] = TEACHER, kd: str = KD, kd_weight: float = KD_WEIGHT,
+                  subband_teacher: Optional[str] = SUBBAND_TEACHER,
                   workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Train a model on a prepared workdir: NCSN++'s predictive denoiser and score model (joint loss, Adam, EMA), or a
     conv-recurrent predictive model (--preset gtcrn, crn-m, crn-l).
@@ -131,7 +132,8 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
             lip_encoder=lip_encoder, lip_weights=lip_weights, grad_accum=grad_accum, val_sampler=val_sampler,
             val_utterances=val_utterances, denoiser_output=denoiser_output, lr_decay_steps=lr_decay_steps,
             init_from=init_from, omega=omega, magnitude_weight=magnitude_weight, select_by=select_by,
-            denoiser_loss=denoiser_loss, augment=augment, teacher=teacher, kd=kd, kd_weight=kd_weight)
+            denoiser_loss=denoiser_loss, augment=augment, teacher=teacher, kd=kd, kd_weight=kd_weight,
+            subband_teacher=subband_teacher)
         result = train(place, options, reporter)
         if not follower:
             print_training(reporter.console, result)
@@ -292,7 +294,7 @@ def _show(reporter, result) -> None:
 @app.command("export")
 def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint from `cmkt train`."),
                    out: Path = typer.Option(..., "--out", "-o", help="The model file to write (e.g. model.pt)."),
-                   sampler: str = CARD_SAMPLER, steps: int = STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC,
+                   sampler: Optional[str] = CARD_SAMPLER, steps: int = STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC,
                    t_start: float = T_START, step_rule: str = CARD_STEP_RULE,
                    attenuation_limit: Optional[float] = typer.Option(None, "--attenuation-limit", min=0.0,
                                                                      help="dB: the attenuation limit the model "
@@ -314,9 +316,13 @@ def export_command(checkpoint: Path = typer.Argument(..., help="A checkpoint fro
     with command_session(quiet) as reporter:
         output_file(out, "-o", force)
         facts = read_card(card) if card is not None else {}
-        sampling = SamplingOptions(sampler, steps, corrector, snr, t_start, step_rule, attenuation_limit)
-        size = export_model(checkpoint, out, {**facts, "sampling": sampling.to_dict()}, interpolate_with, alpha)
-        reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {sampling.tag} by default)")
+        def sampling(generative: bool) -> dict:
+            return SamplingOptions(sampler or ("pc" if generative else "predictive"), steps, corrector, snr, t_start,
+                                   step_rule, attenuation_limit).to_dict()
+
+        size, chosen = export_model(checkpoint, out, facts, sampling, interpolate_with, alpha)
+        tag = SamplingOptions.from_dict(chosen).tag
+        reporter.info(f"wrote {out} ({size / 2**20:.1f} MiB; enhances with {tag} by default)")
 
 
 @app.command("import-checkpoint")

@@ -98,8 +98,9 @@ CKPT = typer.Option(None, "--ckpt", help="A checkpoint from `cmkt train` (best.c
                                           "docs/pretrained.md).")
 SAMPLER = typer.Option(None, "--sampler", help=_choices_help(
     choices.SAMPLERS, tail=". Default: the one the model card names (a checkpoint: pc)."))
-CARD_SAMPLER = typer.Option("pc", "--sampler", help=_choices_help(  # export: the one the model card names
-    choices.SAMPLERS, "The sampler the model is meant to run with (enhance's default for it): "))
+CARD_SAMPLER = typer.Option(None, "--sampler", help=_choices_help(  # export: the one the model card names
+    choices.SAMPLERS, "The sampler the model is meant to run with (enhance's default for it; default: pc with a "
+                      "score network, predictive without): "))
 T_START = typer.Option(1.0, "--t-start", min=0.04, max=1.0, help="pc/ode: start the reverse process at this time "
                                                                 "(1 = T) from the denoiser's estimate.")
 STEPS = typer.Option(30, "--steps", min=1, help="Reverse-diffusion steps (each is 2 network evaluations with ald).")
@@ -122,8 +123,11 @@ DENOISER_LOSS = typer.Option(None, "--denoiser-loss", help=_choices_help(
 AUGMENT = typer.Option(None, "--augment", help="Comma-separated, new mixtures every step: " + _choices_help(
     choices.AUGMENTATIONS, tail=" (docs/model.md)."))
 TEACHER = typer.Option(None, "--teacher", help="Distil from this model (anything --ckpt takes, or a bundled "
-                       "model's name: `cmkt models`; bundled: the default); with --kd.")
+                       "model's name: `cmkt models`; bundled: the default); with --kd. --kd subband: the N elite "
+                       "sub-band teachers, comma-separated.")
 KD = typer.Option("none", "--kd", help=_choices_help(choices.DISTILLATIONS, "Knowledge distillation from --teacher: "))
+SUBBAND_TEACHER = typer.Option(None, "--subband-teacher", help="Train an elite sub-band teacher: K/N sees and enhances "
+                               "band K of N equal bands alone (for --kd subband).")
 KD_WEIGHT = typer.Option(1.0, "--kd-weight", min=0.0, help="The distillation term's weight (the clean target's is 1).")
 MAGNITUDE_WEIGHT = typer.Option(0.0, "--magnitude-weight", min=0.0, max=1.0, help="m in the denoiser's loss "
                                 "(1 - m) complex MSE + m magnitude MSE: m > 0 (CMGAN: 0.7) counters the complex MSE's "

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -113,21 +113,23 @@ def read_model(path: Path) -> dict[str, Any]:
     return {"config": payload["config"], "weights": _finite(payload["ema"], path), "card": {}}
 
 
-def export_model(checkpoint: Path, out: Path, card: dict[str, Any], interpolate_with: Path | None = None,
-                 alpha: float = 1.0) -> int:
-    """Write the inference-only model file of a training checkpoint (EMA weights, float16); returns its size.
-    `interpolate_with`: the model it was fine-tuned from, whose weights take a share 1 - `alpha` (WiSE-FT,
+def export_model(checkpoint: Path, out: Path, card: dict[str, Any], sampling: Callable[[bool], dict],
+                 interpolate_with: Path | None = None, alpha: float = 1.0) -> tuple[int, dict]:
+    """Write the inference-only model file of a training checkpoint (EMA weights, float16); returns its size and
+    the card's sampling, `sampling(generative)`: the sampler the model is meant to run with, given whether it has a
+    score network. `interpolate_with`: the model it was fine-tuned from, whose weights take a share 1 - `alpha` (WiSE-FT,
     Wortsman et al. 2022: the fine-tuned model keeps more of what the original knew of other data)."""
     payload = read_checkpoint(checkpoint)
     weights = {k: v for k, v in payload["ema"].items() if not is_training_only(k)}
     state = payload["state"]
+    generative = EnhancerConfig.from_dict(payload["config"]).generative
     card = {"trained_steps": state["step"], "training_seconds": round(state["seconds"]),
-            **payload["extra"].get("provenance", {}), **card}
+            **payload["extra"].get("provenance", {}), **card, "sampling": sampling(generative)}
     if interpolate_with is not None:
         weights = interpolate_weights(weights, read_model(interpolate_with)["weights"], alpha, interpolate_with)
         card["interpolated"] = {"with": interpolate_with.name, "alpha": alpha}
     weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
-    return _write_model(out, payload["config"], weights, card)
+    return _write_model(out, payload["config"], weights, card), card["sampling"]
 
 
 def interpolate_weights(tuned: dict[str, torch.Tensor], original: dict[str, torch.Tensor], alpha: float,
@@ -203,7 +205,7 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
     """
     payload = read_model(path)
     try:
-        model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), with_aligner=False)
+        model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), training_parts=False)
     except BadInput as err:  # a name the registries do not know, e.g. an unknown preset or modality
         raise BadInput(f"{path}: its model config cannot be built ({err})") from None
     except (KeyError, TypeError, ValueError, AttributeError) as err:

@@ -49,6 +49,9 @@ DENOISER_LOSSES = {
 DISTILLATIONS = {  # `train --teacher MODEL --kd KIND` (pipelines/training/distillation.py)
     "none": "no teacher",
     "output": "the student also matches the teacher's enhanced output",
+    "tfckd": "layer-by-layer feature distillation with time-frequency calibration (I2SRF-TFCKD; a conv-recurrent "
+             "teacher)",
+    "subband": "each band matches its elite sub-band teacher's (--teacher T1,...,TN: `--subband-teacher K/N` runs)",
 }
 AUGMENTATIONS = {  # `train --augment` (pipelines/training/augment.py)
     "remix": "each step mixes speech with another crop's noise at a random SNR",

@@ -43,6 +43,8 @@ from pipelines.models import BACKBONES, backbone_of_preset
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.models.cross_modal_transfer import ALIGNER_PREFIX, CrossModalTransfer
 from pipelines.models.lip_resnet import LipResNet, embed_frames, normalise_crops
+from pipelines.models.subbands import band_mask
+from pipelines.models.tf_calibrated_kd import TeacherOutput, TimeFrequencyCalibratedKD
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention
 from pipelines.video.lip_track import LipTrack
 from pipelines.spectral import NORMALISATIONS, WINDOWS, FrontEnd, SpecTransform, crop_frames, pad_frames
@@ -83,6 +85,9 @@ class EnhancerConfig:
     # knowledge distillation in training (training/distillation.py): L_denoiser + weight * L(student, teacher)
     distillation: str = "none"
     distillation_weight: float = 1.0
+    teacher_taps: dict = field(default_factory=dict)  # tfckd: the teacher's layer widths by stage (from the teacher)
+    # [K, N]: an elite sub-band teacher, which sees and enhances band K of N alone (models/subbands.py); []: full band
+    subband: list = field(default_factory=list)
     # "noise": s = -net / std(t), the network predicts the unit-variance noise; "direct": s = net; "sgmse":
     # s = -(net / t + b) with a learnt complex bias b, SGMSE+'s and StoRM's form (their scale_by_sigma divides by t,
     # then a 1x1 layer adds its bias). Same loss, same optimum; see docs/model.md for why "noise" is the default.
@@ -194,8 +199,9 @@ class EnhancerConfig:
 
 
 class SpeechEnhancer(nn.Module):
-    def __init__(self, config: EnhancerConfig, with_aligner: bool = True):
-        """with_aligner=False builds the inference model: the text-only aligner weights are left out."""
+    def __init__(self, config: EnhancerConfig, training_parts: bool = True):
+        """training_parts=False builds the inference model: the parts only training uses (the text aligners, the
+        feature-distillation projections) are left out."""
         super().__init__()
         self.config = config
         self.spec = SpecTransform.of(config.front_end)
@@ -210,7 +216,9 @@ class SpeechEnhancer(nn.Module):
             self._attach_visual_attention()
         self.lip_encoder = LipResNet(config.lip_activation) if config.uses_video and config.lip_finetune else None
         if config.fusion != "none":
-            self._attach_transfer_modules(with_aligner)
+            self._attach_transfer_modules(training_parts)
+        self.feature_distiller = (TimeFrequencyCalibratedKD(self.tap_widths(), config.teacher_taps)
+                                  if config.distillation == "tfckd" and training_parts else None)
         self.sde = build_sde(config.sde, sigma_min=config.sigma_min, sigma_max=config.sigma_max, eta=config.eta,
                              t_eps=config.t_eps)
 
@@ -252,15 +260,30 @@ class SpeechEnhancer(nn.Module):
         causal backbone that does not look at the lips (their attention sees the whole chunk)."""
         return not self.config.generative and self.denoiser.causal and not self.config.uses_video
 
+    def tap_widths(self) -> dict[str, list[int]]:
+        """The channels of each layer the denoiser taps for feature distillation, by stage (a dry run on 8 frames)."""
+        if not getattr(self.denoiser, "taps_layers", False):
+            raise BadInput(f"--kd tfckd distils layer by layer: the {self.config.backbone} backbone does not expose "
+                           "its layers (use --kd output)")
+        bins = self.config.n_fft // 2 + 1
+        context: dict = {"taps": {}}
+        with torch.no_grad():
+            self.denoise(torch.zeros(1, 1, bins, 8, dtype=torch.complex64), context)
+        return {stage: [h.shape[1] for h in tensors] for stage, tensors in context["taps"].items()}
+
     def denoise(self, y: Tensor, context: dict | None = None, stream: dict | None = None) -> Tensor:
         """The predictive estimate y_hat = Denoiser(y) (or y + Denoiser(y); y without a denoiser), the network run
         with t fixed to 1. `stream` (causal models): the state carried from the previous block of frames of the same
         recordings, updated in place, so consecutive blocks give what the whole spectrogram gives."""
         if self.denoiser is None:
             return y
+        band = band_mask(y.shape[-2], *self.config.subband, y.device) if self.config.subband else None
+        if band is not None:
+            y = y * band
         t = torch.ones(y.shape[0], device=y.device, dtype=y.real.dtype)
         output = self.denoiser(y, t, context) if stream is None else self.denoiser(y, t, context, stream=stream)
-        return y + output if self.config.denoiser_output == "residual" else output
+        output = y + output if self.config.denoiser_output == "residual" else output
+        return output if band is None else output * band
 
     def score(self, x: Tensor, y: Tensor, y_hat: Tensor, t: Tensor, context: dict | None = None) -> Tensor:
         """The score at x_t given the noisy y and the denoiser's y_hat (the net sees y only with score_condition
@@ -276,33 +299,37 @@ class SpeechEnhancer(nn.Module):
 
     def losses(self, clean: Tensor, noisy: Tensor, generator: torch.Generator | None = None,
                text: dict[str, Tensor] | None = None, video: dict[str, Tensor] | None = None,
-               teacher: Tensor | None = None) -> dict[str, Tensor]:
+               teacher: TeacherOutput | None = None) -> dict[str, Tensor]:
         """The joint loss on waveform crops (B, N): omega L_denoiser + (1 - omega) L_score [+ alpha L_transfer]
         [+ kd weight L_kd].
 
         `text` (from `pipelines.training.text_targets.text_batch`) holds the crops' BERT
         features; without it, or with fusion "none", the transfer term is absent. `video`
         (from `pipelines.video.lip_features.video_context`) holds the crops' lip frames: embeddings, or
-        with `lip_finetune` the mouth crops, which the model's own encoder embeds. `teacher`: a teacher's
-        enhanced crops (training/distillation.py), the target of L_kd (the denoiser's loss against them).
+        with `lip_finetune` the mouth crops, which the model's own encoder embeds. `teacher`: what a teacher
+        made of the same crops (training/distillation.py), the target of L_kd: its enhanced crops, and for tfckd
+        the outputs of its layers.
         """
         x, frames = pad_frames(self.spec.to_spec(clean), self.frame_multiple)
         y, _ = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
+        if self.config.subband:  # an elite sub-band teacher learns its band alone
+            x = x * band_mask(x.shape[-2], *self.config.subband, x.device)
+            clean = self.spec.to_wave(crop_frames(x, frames), clean.shape[-1])
         if video is not None and self.lip_encoder is not None:  # mouth crops: the encoder trains too
             crops = normalise_crops(video["video"], self.config.roi_mean, self.config.roi_std)
             video = {**video, "video": self.lip_encoder(crops[:, None])}
         context = {**(video or {}), "transfer_losses": []}
         if text is not None and self.config.fusion != "none":
             context.update(text)
+        if self.feature_distiller is not None:
+            context["taps"] = {}
         y_hat = self.denoise(y, context)
         loss_denoiser = denoiser_loss(self.config.loss, y_hat, x, self.spec, frames, clean,
                                       self.config.denoiser_magnitude_weight)
         omega = self.config.omega if self.denoiser is not None else 0.0  # without a denoiser L_denoiser is constant
         losses = {"loss": omega * loss_denoiser, "loss_denoiser": loss_denoiser}
-        if teacher is not None and self.config.distillation == "output":
-            target, _ = pad_frames(self.spec.to_spec(teacher), self.frame_multiple)
-            losses["loss_kd"] = denoiser_loss(self.config.loss, y_hat, target, self.spec, frames, teacher,
-                                              self.config.denoiser_magnitude_weight)
+        if teacher is not None:
+            losses["loss_kd"] = self._distillation_loss(teacher, y_hat, frames, context)
             losses["loss"] = losses["loss"] + omega * self.config.distillation_weight * losses["loss_kd"]
         if omega < 1.0:  # omega 1 trains the denoiser alone: the score network (if any) is not run at all
             losses["loss_score"] = denoising_score_matching_loss(
@@ -316,6 +343,15 @@ class SpeechEnhancer(nn.Module):
             transfer = losses["loss_align"] + losses.get("loss_ot", 0.0)
             losses["loss"] = losses["loss"] + self.config.transfer_weight * transfer
         return losses
+
+    def _distillation_loss(self, teacher: TeacherOutput, y_hat: Tensor, frames: int, context: dict) -> Tensor:
+        """L_kd: the student's layers against the teacher's (tfckd), or its output against the teacher's enhanced
+        crops (output; subband, whose target is the elite teachers' bands put together)."""
+        if self.feature_distiller is not None:
+            return self.feature_distiller(context["taps"], teacher.taps)
+        target, _ = pad_frames(self.spec.to_spec(teacher.enhanced), self.frame_multiple)
+        return denoiser_loss(self.config.loss, y_hat, target, self.spec, frames, teacher.enhanced,
+                             self.config.denoiser_magnitude_weight)
 
     def enhance(self, noisy: Tensor, sampler: str = "pc",
                 generator: torch.Generator | list[torch.Generator] | None = None,
@@ -351,5 +387,8 @@ def count_parameters(module: nn.Module, inference_only: bool = False) -> int:
                if not (inference_only and is_training_only(name)))
 
 
+TRAINING_ONLY_PREFIXES = (ALIGNER_PREFIX, "feature_distiller.")  # state-dict keys export and inference leave out
+
+
 def is_training_only(parameter_name: str) -> bool:
-    return f".{ALIGNER_PREFIX}" in f".{parameter_name}"
+    return any(f".{prefix}" in f".{parameter_name}" for prefix in TRAINING_ONLY_PREFIXES)

@@ -47,7 +47,7 @@ def test_a_preset_names_its_backbone_which_brings_its_front_end():
 
 
 def test_a_predictive_model_refuses_a_diffusion_sampler():
-    model = SpeechEnhancer(EnhancerConfig(preset="gtcrn"), with_aligner=False).eval()
+    model = SpeechEnhancer(EnhancerConfig(preset="gtcrn"), training_parts=False).eval()
     with torch.inference_mode(), pytest.raises(BadInput, match="predictive"):
         model.enhance(torch.randn(1, 4000), "pc")
 
@@ -56,7 +56,7 @@ def test_a_predictive_model_refuses_a_diffusion_sampler():
 def test_blocks_of_frames_with_carried_state_give_the_whole_output(preset):
     """Causality: what a frame's output depends on has all been seen when the frame arrives, so any split of the
     frames into blocks, down to one frame, gives the output of the whole spectrogram."""
-    model = _perturbed(SpeechEnhancer(EnhancerConfig(preset=preset), with_aligner=False))
+    model = _perturbed(SpeechEnhancer(EnhancerConfig(preset=preset), training_parts=False))
     noisy = torch.from_numpy(speech_like(2.0, seed=1))[None] + 0.05 * torch.randn(1, 32_000)
     with torch.no_grad():
         spec = model.spec.to_spec(noisy)
@@ -68,7 +68,7 @@ def test_blocks_of_frames_with_carried_state_give_the_whole_output(preset):
 
 
 def test_the_future_does_not_change_the_past():
-    model = _perturbed(SpeechEnhancer(EnhancerConfig(preset="gtcrn"), with_aligner=False))
+    model = _perturbed(SpeechEnhancer(EnhancerConfig(preset="gtcrn"), training_parts=False))
     spec = model.spec.to_spec(torch.randn(1, 16_000))
     changed = spec.clone()
     changed[..., 40:] = 0
@@ -126,5 +126,5 @@ def test_a_conv_recurrent_model_trains_resumes_exactly_and_enhances(prepared, tm
 
 
 def test_parameter_count_leaves_out_the_fixed_filters():
-    model = SpeechEnhancer(EnhancerConfig(preset="gtcrn"), with_aligner=False)
+    model = SpeechEnhancer(EnhancerConfig(preset="gtcrn"), training_parts=False)
     assert count_parameters(model) == 48_245 - 2 * 64 * 192

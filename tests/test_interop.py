@@ -56,7 +56,7 @@ def models(tmp_path_factory) -> dict[str, tuple[SpeechEnhancer, SpeechEnhancer]]
     for project, name, _ in CHECKPOINTS:
         path = folder / project / name
         imported = import_lightning(load_restricted(path), path)
-        exact = SpeechEnhancer(EnhancerConfig.from_dict(imported["config"]), with_aligner=False).double().eval()
+        exact = SpeechEnhancer(EnhancerConfig.from_dict(imported["config"]), training_parts=False).double().eval()
         exact.load_state_dict(imported["weights"])
         model_file = out / f"{project}-{name}.pt"
         result = run_cli("import-checkpoint", path, "-o", model_file, "-q")

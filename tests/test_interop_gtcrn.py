@@ -26,7 +26,7 @@ def reference() -> dict[str, np.ndarray]:
 
 def _model(name: str, dtype: torch.dtype) -> SpeechEnhancer:
     payload = read_model(shared(f"interop/gtcrn/{CHECKPOINTS[name]}"))
-    model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), with_aligner=False).eval()
+    model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), training_parts=False).eval()
     model.load_state_dict(payload["weights"])
     return model.to(dtype)
 

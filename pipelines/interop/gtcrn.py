@@ -86,7 +86,7 @@ def convert(payload: dict[str, Any], path: Path) -> dict[str, Any]:
         raise BadInput(f"{path}: a GTCRN checkpoint whose 'model' holds something other than tensors")
     weights = {cmkt_key(k): v.double() if v.is_floating_point() else v for k, v in state.items()}
     config = EnhancerConfig(preset=PRESET, **_shape(weights, path))
-    expected = SpeechEnhancer(config, with_aligner=False).state_dict()
+    expected = SpeechEnhancer(config, training_parts=False).state_dict()
     misfits = ([f"{k} missing" for k in expected if k not in weights]
                + [f"{k} unexpected" for k in weights if k not in expected]
                + [f"{k} {tuple(v.shape)} not {tuple(expected[k].shape)}" for k, v in weights.items()

@@ -39,7 +39,7 @@ def convert(hparams: dict[str, Any], state: dict[str, Tensor]) -> tuple[Enhancer
     config = EnhancerConfig(preset="paper", **front_end_and_sde(hparams),
                             network=ncsnpp_shape(hparams, DEFAULT_SHAPE), centered=flag(hparams, "centered"),
                             denoiser_output="none", score_parametrisation="sgmse", score_condition="denoised")
-    model = SpeechEnhancer(config, with_aligner=False)
+    model = SpeechEnhancer(config, training_parts=False)
     net_state, bias = convert_ncsnpp(network_state(state, PREFIX), model.score_net, fold_output_bias=False)
     weights = {f"score_net.{k}": v for k, v in net_state.items()}
     weights["score_bias"] = bias

@@ -51,7 +51,7 @@ def convert(hparams: dict[str, Any], state: dict[str, Tensor]) -> tuple[Enhancer
                             centered=flag(hparams, "centered", False), denoiser_time=False,
                             denoiser_output="direct", score_parametrisation="sgmse",
                             score_condition=CONDITIONS[condition])
-    model = SpeechEnhancer(config, with_aligner=False)
+    model = SpeechEnhancer(config, training_parts=False)
     denoiser, _ = convert_ncsnpp(network_state(state, "denoiser_net."), model.denoiser, fold_output_bias=True)
     score_net, bias = convert_ncsnpp(network_state(state, "score_net."), model.score_net, fold_output_bias=False)
     weights = {**{f"denoiser.{k}": v for k, v in denoiser.items()},

@@ -235,6 +235,7 @@ class ConvRecurrentNet(nn.Module):
     front_end = FRONT_END
     default_loss = "hybrid"
     multiple = 1  # any number of frames
+    taps_layers = True  # forward keeps its layers' outputs in context["taps"] (feature distillation)
 
     def __init__(self, preset: str | CRNConfig = "gtcrn", n_fft: int = FRONT_END.n_fft, **overrides: Any):
         super().__init__()
@@ -280,18 +281,23 @@ class ConvRecurrentNet(nn.Module):
         real, imag = parts[..., 0], parts[..., 1]
         magnitude = torch.sqrt(real.square() + imag.square() + 1e-12)
         h = subband_unfold(self.erb.to_bands(torch.stack([magnitude, real, imag], dim=1)))
+        taps = context.get("taps") if context is not None else None  # distillation reads the layers' outputs
         skips = []
         for layer in self.encoder:
             h = layer(h, stream)
             skips.append(h)
+            _tap(taps, "encoder", h)
         if self.visual_module is not None:
             h = self._hook(self.visual_module, h, context)
         for block in self.dual_path:
             h = block(h, stream)
+            _tap(taps, "bottleneck", h)
         for module in self.bottleneck_modules:
             h = self._hook(module, h, context)
         for layer in self.decoder:
             h = layer(h + skips.pop(), stream)
+            if layer is not self.decoder[-1]:
+                _tap(taps, "decoder", h)
         mask = self.erb.to_bins(h)  # (B, 2, T, F)
         enhanced = torch.complex(real * mask[:, 0] - imag * mask[:, 1], imag * mask[:, 0] + real * mask[:, 1])
         return enhanced.transpose(1, 2)[:, None]
@@ -300,3 +306,9 @@ class ConvRecurrentNet(nn.Module):
     def _hook(module: nn.Module, h: Tensor, context: dict[str, Any] | None) -> Tensor:
         """Hook modules take (B, C, F', T), the U-Net's layout."""
         return module(h.transpose(2, 3), context).transpose(2, 3)
+
+
+def _tap(taps: dict[str, list[Tensor]] | None, stage: str, h: Tensor) -> None:
+    """Keep a layer's output (B, C, T, F') under its stage, for feature distillation (training/feature_kd.py)."""
+    if taps is not None:
+        taps.setdefault(stage, []).append(h)

@@ -12,6 +12,8 @@ special-cases a backbone by name:
 - `bottleneck_geometry(bins)` -> (channels, bins, frames per hook frame) of the features that
   `bottleneck_modules` (text transfer) and `attach_visual(module)` (lips) hook into, read as
   (B, C, F', T') by the hook modules.
+- optionally `taps_layers` (True: `forward` keeps its layers' outputs, by stage, in
+  `context["taps"]`, which feature distillation (`--kd tfckd`) matches layer by layer).
 """
 
 from __future__ import annotations

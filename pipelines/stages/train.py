@@ -35,7 +35,7 @@ from pipelines.video.lip_features import LipFeatureSet, load_lip_features, roi_n
 from pipelines.training import distributed
 from pipelines.checkpoints import TrainingState, read_checkpoint
 from pipelines.training.data import WaveformPairs
-from pipelines.training.distillation import Teacher
+from pipelines.training.distillation import SubbandTeachers, Teacher, load_teacher
 from pipelines.training.init_from import initial_config, load_initial_weights
 from pipelines.training.loop import LoopOptions, Trainer
 
@@ -50,7 +50,7 @@ class TrainOptions:
     force: bool = False
     lip_weights: Path | None = None  # LRW weights a fine-tuned lip encoder starts from (default: untrained)
     init_from: Path | None = None  # a fresh run starts from this model's audio weights (training/init_from.py)
-    teacher: Path | None = None  # distil from this model (training/distillation.py; needs model.distillation)
+    teachers: list[Path] = field(default_factory=list)  # distil from these (training/distillation.py; with --kd)
 
 
 @dataclass
@@ -123,6 +123,7 @@ def _train_run(workdir: Workdir, options: TrainOptions, reporter: Reporter, devi
     if len(pairs) < distributed.world_size():
         raise BadInput(f"the training split has {len(pairs)} utterances, fewer than the {distributed.world_size()} "
                        "processes: start fewer")
+    teacher = _teacher(config, options.teachers, device, reporter, fresh=payload is None)
     text = _text_features(workdir, config, pairs, reporter)
     lips = _lip_features(workdir, config, pairs, reporter)
     start_encoder = _fine_tuned_encoder(workdir, config, options.lip_weights, reporter) if payload is None else None
@@ -132,7 +133,7 @@ def _train_run(workdir: Workdir, options: TrainOptions, reporter: Reporter, devi
     if start_encoder is not None:
         model.lip_encoder.load_state_dict(start_encoder.state_dict())
     trainer = Trainer(model, pairs, _validation(workdir), folder, options.loop, device, reporter, text, lips,
-                      _teacher(config, options.teacher, device, reporter), provenance)
+                      teacher, provenance)
     if payload:
         trainer.load(payload)
         reporter.info(f"resuming {folder.name} from step {trainer.state.step}")
@@ -167,14 +168,24 @@ def _text_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPair
     return text
 
 
-def _teacher(config: EnhancerConfig, path: Path | None, device: torch.device, reporter: Reporter) -> Teacher | None:
-    if (path is None) != (config.distillation == "none"):
+def _teacher(config: EnhancerConfig, paths: list[Path], device: torch.device, reporter: Reporter,
+             fresh: bool) -> Teacher | SubbandTeachers | None:
+    """The teacher(s) of --kd; a fresh tfckd run records the teacher's layer widths, which its projections need."""
+    if (not paths) != (config.distillation == "none"):
         raise BadInput("--teacher MODEL and --kd KIND go together (--kd none: no teacher)")
-    if path is None:
+    if not paths:
         return None
-    teacher = Teacher(path, device)
-    reporter.info(f"distilling ({config.distillation}, weight {config.distillation_weight:g}) from {path} "
-                  f"({teacher.model.config.preset}, enhancing with {teacher.sampling.tag})")
+    if config.subband:
+        raise BadInput("an elite sub-band teacher (--subband-teacher) learns from the clean target alone: no --kd")
+    teacher = load_teacher(paths, config.distillation, device)
+    if config.distillation == "tfckd":
+        widths = teacher.tap_widths
+        if not fresh and widths != config.teacher_taps:
+            raise BadInput(f"the run distils from a teacher with layers {config.teacher_taps}, --teacher {teacher.path} "
+                           f"has {widths}: resume with the run's teacher or start a new run")
+        config.teacher_taps = widths
+    reporter.info(f"distilling ({config.distillation}, weight {config.distillation_weight:g}) from {teacher.path} "
+                  f"({teacher.model.config.preset})")
     return teacher
 
 

@@ -46,7 +46,8 @@ def load_initial_weights(model: SpeechEnhancer, weights: dict[str, Tensor], path
     weight)."""
     expected = model.state_dict()
     unexpected = [k for k in weights if k not in expected]
-    missing = [k for k in expected if k not in weights and not any(f".{b}" in f".{k}" for b in ADDED_BRANCHES)]
+    missing = [k for k in expected if k not in weights and not is_training_only(k)
+               and not any(f".{b}" in f".{k}" for b in ADDED_BRANCHES)]
     shapes = [f"{k} {tuple(v.shape)} not {tuple(expected[k].shape)}" for k, v in weights.items()
               if k in expected and v.shape != expected[k].shape]
     kinds = (("it has that this run lacks", unexpected), ("missing", missing), ("of another shape", shapes))
