@@ -17,8 +17,9 @@ the teacher layer's bands. A pair's distance has two streams: the MSE of the tim
   teachers' set representatives.
 
 L_kd = L_intra + L_inter, averaged over layers. The parameters here train with the student
-and are dropped from the model file (training-only). docs/model.md lists where the paper
-leaves a choice open and what was chosen.
+and are dropped from the model file (training-only). This is an adaptation made from the
+paper's abstract: the authors' demo code compares relation matrices with a symmetric KL and
+learns its calibration weights. docs/model.md lists where the two differ and what was chosen.
 """
 
 from __future__ import annotations
