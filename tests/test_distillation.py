@@ -52,9 +52,9 @@ def test_the_distillation_term_is_finite_and_falls(kind):
     config = EnhancerConfig(preset="gtcrn", distillation=kind,
                             teacher_taps=teacher.tap_widths if kind == "tfckd" else {})
     torch.manual_seed(0)
-    values = _kd_losses(SpeechEnhancer(config), teacher, 25)
+    values = _kd_losses(SpeechEnhancer(config), teacher, 15)
     assert all(np.isfinite(values)), values
-    assert np.mean(values[-5:]) < 0.8 * np.mean(values[:5]), values
+    assert np.mean(values[-3:]) < 0.8 * np.mean(values[:3]), values
 
 
 def test_tfckd_projects_every_tapped_layer_to_the_teachers_width():
