@@ -1,4 +1,5 @@
-"""`cmkt featurize`: features cached in the workdir: BERT token features (--text), mouth crops and lip embeddings (--lips)."""
+"""`cmkt featurize`: features cached in the workdir: BERT token features (--text), mouth crops and lip embeddings (--lips),
+a speech encoder's hidden states (--ssl)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 
 USAGE = ("say what to featurize: cmkt featurize --text [--text-model NAME|PATH] [--split S] [--shard I/N] -w WORKDIR, "
-         "or cmkt featurize --lips [--face-model PATH] [--lip-weights PATH] [--preview] [--jobs N] [--shard I/N] "
-         "-w WORKDIR")
+         "cmkt featurize --lips [--face-model PATH] [--lip-weights PATH] [--preview] [--jobs N] [--shard I/N] "
+         "-w WORKDIR, or cmkt featurize --ssl [--ssl-model NAME|PATH] [--ssl-layers all|i,j] -w WORKDIR")
 
 
 def featurize_command(
@@ -25,6 +26,16 @@ def featurize_command(
                                                     "(the CMKT training targets)."),
     lips: bool = typer.Option(False, "--lips", help="Mouth crops (96x96 grayscale, MediaPipe landmarks) and lip "
                                                     "embeddings (512-d per video frame) of each utterance's video."),
+    ssl: bool = typer.Option(False, "--ssl", help="A speech encoder's hidden states of each noisy utterance (and "
+                                                  "of the clean speech of the valid split, for `cmkt ssl-layers`), "
+                                                  "at the STFT frames (for train --ssl frozen)."),
+    ssl_model: Optional[str] = typer.Option(None, "--ssl-model", help="A Whisper folder (CTranslate2) or .pt, or "
+                                            "a transformers wav2vec2/HuBERT/WavLM folder or hub name; default: "
+                                            "Whisper tiny.en's encoder (offline)."),
+    ssl_layers: Optional[str] = typer.Option(None, "--ssl-layers", help="all (default) or layer numbers i,j,...: "
+                                             "0 is the input to the first transformer block."),
+    ssl_hop: int = typer.Option(256, "--ssl-hop", min=16, help="The STFT hop (samples) the states are aligned "
+                                "to: the model's (256 for the conv-recurrent presets)."),
     text_model: Optional[str] = typer.Option(None, "--text-model", help="Hub name (e.g. bert-base-uncased, "
                                              "bert-base-chinese) or local folder; default: the packaged "
                                              "all-MiniLM-L6-v2 (offline)."),
@@ -42,9 +53,9 @@ def featurize_command(
     jobs: int = JOBS,
 ) -> None:
     """Training features cached in the workdir: BERT token features of the transcripts (--text), lip crops and
-    embeddings of the videos (--lips)."""
+    embeddings of the videos (--lips), a speech encoder's hidden states (--ssl)."""
     with sharded_session(workdir, "featurize", quiet, shard) as (place, reporter, part):
-        if not (text or lips):
+        if not (text or lips or ssl):
             raise BadInput(USAGE)
         if text:
             from pipelines.stages.featurize_text import TextOptions, featurize_text
@@ -54,6 +65,16 @@ def featurize_command(
             reports = featurize_text(place, options, reporter)
             print_stage_reports(reporter.console, reports)
             reporter.info(f"text features: {', '.join(str(place.artifact('text', r.split, part)) for r in reports)}")
+        if ssl:
+            from pipelines.ssl.encoders import parse_layers
+            from pipelines.stages.featurize_ssl import SSLOptions, featurize_ssl
+
+            options = SSLOptions(model=ssl_model, layers=parse_layers(ssl_layers), hop=ssl_hop,
+                                 splits=split or None, force=force, shard=part)
+            reports = featurize_ssl(place, options, reporter)
+            print_stage_reports(reporter.console, reports)
+            reporter.info(f"speech-encoder features: "
+                          f"{', '.join(str(place.artifact('ssl', r.split, part)) for r in reports)}")
         if lips:
             from pipelines.stages.featurize_lips import LipOptions, featurize_lips
 

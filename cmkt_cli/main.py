@@ -18,8 +18,8 @@ from cmkt_cli.options import (ADAPTER_BETA, ALIGN_WEIGHT, ATTENUATION_LIMIT, AUG
                               GRAD_ACCUM, HOP, INIT_FROM, JOBS, LANGUAGE, LIP_ENCODER, LIP_START, LR, LR_DECAY,
                               MAGNITUDE_WEIGHT, MAX_EPOCHS, MAX_STEPS, MAX_TIME, MISALIGN, MIXES, MODALITY, NOISE,
                               OMEGA, PARAMETRISATION, PRECISION, PRESET, QUIET, REPLACE, RESUME, RUN_NAME, SAMPLER,
-                              SEED, SELECT_BY, SNR, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY,
-                              STEPS, STEP_RULE, TRANSCRIPTS, T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS,
+                              SEED, SELECT_BY, SNR, SSL, SSL_LAYERS, SSL_MODEL, SNR_PC, SOURCES, SPEAKER_REGEX, SPEAKER_SPLITS, SPLIT, SPLIT_BY,
+                              STEPS, STEP_RULE, TRANSCRIPTS, TRANSFER_WARMUP, T_START, VALIDATE_EVERY, VAL_SAMPLER, VAL_STEPS,
                               VAL_UTTERANCES, WORKDIR, ENHANCE_WORKDIR, DEFAULT_WORKDIR)
 from cmkt_cli.session import command_session, stage_session
 from cmkt_cli.tables import print_scores, print_stage_reports, print_training
@@ -103,7 +103,8 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   val_steps: int = VAL_STEPS, resume: bool = RESUME, run_name: Optional[str] = RUN_NAME,
                   score_parametrisation: str = PARAMETRISATION, fusion: str = FUSION,
                   misalign_shift: float = MISALIGN, align_weight: Optional[float] = ALIGN_WEIGHT,
-                  adapter_beta: float = ADAPTER_BETA, lip_encoder: str = LIP_ENCODER,
+                  transfer_warmup: int = TRANSFER_WARMUP, adapter_beta: float = ADAPTER_BETA,
+                  lip_encoder: str = LIP_ENCODER,
                   lip_weights: Optional[Path] = LIP_START, grad_accum: int = GRAD_ACCUM,
                   val_sampler: str = VAL_SAMPLER, val_utterances: int = VAL_UTTERANCES,
                   denoiser_output: str = DENOISER_OUTPUT, lr_decay_steps: int = LR_DECAY,
@@ -111,7 +112,8 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
                   magnitude_weight: float = MAGNITUDE_WEIGHT, select_by: str = SELECT_BY,
                   denoiser_loss: Optional[str] = DENOISER_LOSS, augment: Optional[str] = AUGMENT,
                   teacher: Optional[str] = TEACHER, kd: str = KD, kd_weight: float = KD_WEIGHT,
-                  subband_teacher: Optional[str] = SUBBAND_TEACHER,
+                  subband_teacher: Optional[str] = SUBBAND_TEACHER, ssl: str = SSL,
+                  ssl_model: Optional[str] = SSL_MODEL, ssl_layers: Optional[str] = SSL_LAYERS,
                   workdir: Path = WORKDIR, force: bool = FORCE, quiet: bool = QUIET) -> None:
     """Train a model on a prepared workdir: NCSN++'s predictive denoiser and score model (joint loss, Adam, EMA), or a
     conv-recurrent predictive model (--preset gtcrn, crn-m, crn-l).
@@ -128,12 +130,12 @@ def train_command(modality: str = MODALITY, preset: str = PRESET, batch_size: in
             max_epochs=max_epochs, max_time=max_time, seed=seed, device=device, crop_frames=crop_frames,
             hop_length=hop_length, validate_every=validate_every, val_steps=val_steps, resume=resume,
             run_name=run_name, force=force, parametrisation=score_parametrisation, fusion=fusion,
-            misalign_shift=misalign_shift, align_weight=align_weight, adapter_beta=adapter_beta,
-            lip_encoder=lip_encoder, lip_weights=lip_weights, grad_accum=grad_accum, val_sampler=val_sampler,
+            misalign_shift=misalign_shift, align_weight=align_weight, transfer_warmup=transfer_warmup,
+            adapter_beta=adapter_beta, lip_encoder=lip_encoder, lip_weights=lip_weights, grad_accum=grad_accum, val_sampler=val_sampler,
             val_utterances=val_utterances, denoiser_output=denoiser_output, lr_decay_steps=lr_decay_steps,
             init_from=init_from, omega=omega, magnitude_weight=magnitude_weight, select_by=select_by,
             denoiser_loss=denoiser_loss, augment=augment, teacher=teacher, kd=kd, kd_weight=kd_weight,
-            subband_teacher=subband_teacher)
+            subband_teacher=subband_teacher, ssl=ssl, ssl_model=ssl_model, ssl_layers=ssl_layers)
         result = train(place, options, reporter)
         if not follower:
             print_training(reporter.console, result)
@@ -250,6 +252,22 @@ def models_command() -> None:
 
     with command_session(quiet=False) as reporter:
         print_models(reporter.console, bundled_summaries())
+
+
+@app.command("ssl-layers")
+def ssl_layers_command(split: str = typer.Option("valid", "--split", help="A split featurized with clean states "
+                                                 "(`featurize --ssl` keeps them for valid)."),
+                       top: int = typer.Option(3, "--top", min=1, help="How many layers of largest distance to "
+                                               "name for `train --ssl-layers`."),
+                       workdir: Path = WORKDIR, quiet: bool = QUIET) -> None:
+    """The clean-noisy (CN) distance of each speech-encoder layer, as a table, CSV, JSON and plot: the layers that
+    change most under noise, which the SSL seed found matter most for enhancement."""
+    from cmkt_cli.tables import print_layer_distances
+    from pipelines.ssl.layer_distance import layer_distances
+
+    with stage_session(workdir, "ssl-layers", quiet, shared=True) as (place, reporter):
+        result = layer_distances(place, split, reporter)
+        print_layer_distances(reporter.console, result, top)
 
 
 @app.command("run")

@@ -74,6 +74,9 @@ FUSION = typer.Option("none", "--transfer", "--fusion", help=_choices_help(
 MISALIGN = typer.Option(0.0, "--misalign-shift", min=0.0,
                         help="Seconds: shift the window of text targets of each crop by a random offset in "
                              "[-s, s] (the misalignment strategy; 0 = off).")
+TRANSFER_WARMUP = typer.Option(0, "--transfer-warmup", min=0,
+                               help="Steps over which the transfer weight rises linearly from 0 to its value "
+                                    "(0 = its value from the first step).")
 ALIGN_WEIGHT = typer.Option(None, "--transfer-weight", "--align-weight", min=0.0,
                             help="The weight of the transfer loss, the CMKT loss's alpha (default 0.2 for mhca, "
                                  "0.01 for ot; --align-weight: its former name).")
@@ -138,3 +141,8 @@ ATTENUATION_LIMIT = typer.Option(None, "--attenuation-limit", min=0.0, help="dB:
                                  "much, by mixing the noisy input back (DeepFilterNet's attenuation limit; keeps the "
                                  "weak speech an over-suppressing model removes); inf: no limit. Default: the model "
                                  "card's (docs/pretrained.md).")
+SSL = typer.Option("none", "--ssl", help="A speech encoder's hidden states beside the spectrogram: frozen (reads "
+                                         "`featurize --ssl`'s cache) or finetune (the encoder trains too); none.")
+SSL_MODEL = typer.Option(None, "--ssl-model", help="With --ssl: the encoder (default: the cache's, or Whisper tiny.en's).")
+SSL_LAYERS = typer.Option(None, "--ssl-layers", help="With --ssl: its layers to fuse, i,j,... (default: all; "
+                                                      "`cmkt ssl-layers` ranks them).")

@@ -80,3 +80,17 @@ def print_models(console: Console, rows: list[dict]) -> None:
         table.add_row(row["name"] + (" (default)" if row["default"] else ""), row["backbone"],
                       f"{row['parameters']:,}", row["sampler"], str(row["trained_steps"] or "-"))
     console.print(table)
+
+
+def print_layer_distances(console: Console, result, top: int) -> None:
+    """`cmkt ssl-layers`: the CN distance per layer, its rank, and the layers to pick."""
+    table = Table(title=f"CN distance, {result.utterances} {result.split} utterances ({result.model})",
+                  title_justify="left")
+    for column in ("layer", "CN distance", "95 % interval", "rank"):
+        table.add_column(column, justify="right")
+    for d in result.layers:
+        table.add_row(str(d.layer), f"{d.mean:.4f}", f"{d.low:.4f} – {d.high:.4f}", str(d.rank))
+    console.print(table)
+    console.print(f"largest {min(top, len(result.layers))}: --ssl-layers {','.join(map(str, result.top(top)))}")
+    for path in result.files:
+        console.print(f"saved {path}")

@@ -22,21 +22,25 @@ MODEL = typer.Option(None, "--model", help="A model name (e.g. large-v3; downloa
                                            "Default: Whisper tiny.en, shipped for offline use.")
 OPTION = typer.Option([], "--option", "-O", help="Engine option KEY=VALUE, repeatable (faster-whisper: batch_size, "
                                                  "beam_size, compute_type, device; openai-whisper: beam_size, device).")
+IGNORE_GIVEN = typer.Option(False, "--ignore-given", help="Transcribe with Whisper also what the data came with a "
+                                                           "transcript for (to train on machine transcripts only).")
 SPLITS = typer.Option(None, "--split", help="Splits of a prepared workdir to transcribe, comma-separated "
                                             "(default: all it has).")
 
 
 def transcribe_command(path: Optional[Path] = PATH, workdir: Path = WORKDIR, engine: str = ENGINE,
                        model: Optional[str] = MODEL, option: List[str] = OPTION, language: str = LANGUAGE,
-                       split: Optional[str] = SPLITS, shard: Optional[str] = SHARD, force: bool = FORCE,
+                       split: Optional[str] = SPLITS, ignore_given: bool = IGNORE_GIVEN,
+                       shard: Optional[str] = SHARD, force: bool = FORCE,
                        quiet: bool = QUIET, jobs: int = JOBS) -> None:
-    """Transcribe clean speech with Whisper (transcripts given with the data are kept as they are)."""
+    """Transcribe clean speech with Whisper (transcripts given with the data are kept as they are, unless
+    --ignore-given)."""
     from pipelines.stages.transcribe import Transcriber, transcribe_files, transcribe_workdir
 
     prepared = path is not None and (path / "manifest.json").is_file()
     with sharded_session(path if prepared else workdir, "transcribe", quiet, shard) as (place, reporter, part):
         recogniser = make_engine(engine, model, parse_option_pairs(option), workers=jobs)
-        transcriber = Transcriber(recogniser, language, reporter)
+        transcriber = Transcriber(recogniser, language, reporter, ignore_given)
         if path is None or prepared:
             splits = [s.strip() for s in split.split(",") if s.strip()] if split else None
             result = transcribe_workdir(place, splits, transcriber, force, reporter, part)

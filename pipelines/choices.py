@@ -53,6 +53,11 @@ DISTILLATIONS = {  # `train --teacher MODEL --kd KIND` (pipelines/training/disti
              "teacher)",
     "subband": "each band matches its elite sub-band teacher's (--teacher T1,...,TN: `--subband-teacher K/N` runs)",
 }
+SSL_MODES = {  # `train --ssl` (pipelines/models/ssl_fusion.py): a speech encoder's states beside the spectrogram
+    "none": "the spectrogram alone",
+    "frozen": "the encoder's weights stay fixed; training reads `featurize --ssl`'s cache",
+    "finetune": "the encoder runs in training and learns with the enhancer",
+}
 AUGMENTATIONS = {  # `train --augment` (pipelines/training/augment.py)
     "remix": "each step mixes speech with another crop's noise at a random SNR",
     "reverb": "simulated rooms on 30 % of the crops; the target keeps the first 50 ms",

@@ -43,10 +43,12 @@ from pipelines.models import BACKBONES, backbone_of_preset
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.models.cross_modal_transfer import ALIGNER_PREFIX, CrossModalTransfer
 from pipelines.models.lip_resnet import LipResNet, embed_frames, normalise_crops
+from pipelines.models.ssl_fusion import SSLFusion
 from pipelines.models.subbands import band_mask
 from pipelines.models.tf_calibrated_kd import TeacherOutput, TimeFrequencyCalibratedKD
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention
 from pipelines.video.lip_track import LipTrack
+from pipelines.ssl.encoders import SSLModel, load_ssl_model, states_at_frames
 from pipelines.spectral import NORMALISATIONS, WINDOWS, FrontEnd, SpecTransform, crop_frames, pad_frames
 
 
@@ -127,6 +129,13 @@ class EnhancerConfig:
     lip_activation: str = "prelu"
     roi_mean: float = 0.0
     roi_std: float = 1.0
+    # a speech encoder's hidden states fused at the bottleneck (the SSL seed; models/ssl_fusion.py): "none",
+    # "frozen" or "finetune" (choices.SSL_MODES); which encoder (pipelines/ssl/encoders.py: a name the loader takes,
+    # and what it was: checksum, layers, width, frame length) and which of its layers
+    ssl: str = "none"
+    ssl_model: str = ""
+    ssl_identity: dict = field(default_factory=dict)
+    ssl_layers: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """Checked once, here, against the registries: a bad choice is one line and exit 2 wherever the config comes
@@ -153,6 +162,7 @@ class EnhancerConfig:
         check_choice("--transfer", self.fusion, FUSIONS)
         check_choice("--modality", self.modality, MODALITIES)
         check_choice("--kd", self.distillation, DISTILLATIONS)
+        check_choice("--ssl", self.ssl, choices.SSL_MODES)
         if not self.distillation_weight >= 0:
             raise BadInput(f"--kd-weight must be at least 0, got {self.distillation_weight}")
         for flag, value in (("--omega", self.omega), ("--magnitude-weight", self.denoiser_magnitude_weight)):
@@ -215,6 +225,7 @@ class SpeechEnhancer(nn.Module):
         if config.uses_video:
             self._attach_visual_attention()
         self.lip_encoder = LipResNet(config.lip_activation) if config.uses_video and config.lip_finetune else None
+        self.ssl_model = self._attach_speech_encoder() if config.ssl != "none" else None
         if config.fusion != "none":
             self._attach_transfer_modules(training_parts)
         self.feature_distiller = (TimeFrequencyCalibratedKD(self.tap_widths(), config.teacher_taps)
@@ -232,6 +243,32 @@ class SpeechEnhancer(nn.Module):
             network.attach_visual(AudioVisualCrossAttention(channels, bins, config.visual_dim,
                                                             config.hop_length * stride / SAMPLE_RATE,
                                                             config.av_dim, config.av_heads))
+
+    def _attach_speech_encoder(self) -> SSLModel:
+        """The encoder (part of the model: a frozen one keeps its weights, a fine-tuned one learns them) and the
+        fusion of its chosen layers at the bottleneck of each network."""
+        config = self.config
+        model = load_ssl_model(config.ssl_model or None)
+        if config.ssl_identity and (model.layers, model.width) != (config.ssl_identity["layers"],
+                                                                   config.ssl_identity["width"]):
+            raise BadInput(f"the model was trained with the speech encoder {config.ssl_model} of "
+                           f"{config.ssl_identity['layers']} layers of {config.ssl_identity['width']}; the one found "
+                           f"has {model.layers} of {model.width}")
+        self.ssl_encoder = model.encoder
+        self.ssl_encoder.requires_grad_(config.ssl == "finetune")
+        for network in self.networks:
+            channels, _, stride = network.bottleneck_geometry(config.n_fft // 2 + 1)
+            network.bottleneck_modules.append(SSLFusion(channels, len(config.ssl_layers), model.width, stride))
+        return model
+
+    def speech_states(self, y: Tensor) -> Tensor:
+        """The chosen encoder layers' states (B, L, T, D) at the spectrogram's frames, from the waveform the
+        spectrogram y (B, 1, F, T) holds: so every path that has a spectrogram (enhancement, a teacher, fine-tuning)
+        feeds the encoder the same input."""
+        frames = y.shape[-1]
+        wave = self.spec.to_wave(y, (frames - 1) * self.config.hop_length)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.ssl == "finetune"):
+            return states_at_frames(self.ssl_model, wave, self.config.ssl_layers, frames, self.config.hop_length)
 
     def _attach_transfer_modules(self, with_aligner: bool) -> None:
         config = self.config
@@ -258,7 +295,8 @@ class SpeechEnhancer(nn.Module):
     def causal(self) -> bool:
         """Whether each output frame depends on input frames up to it only, so the model can stream: a predictive
         causal backbone that does not look at the lips (their attention sees the whole chunk)."""
-        return not self.config.generative and self.denoiser.causal and not self.config.uses_video
+        return (not self.config.generative and self.denoiser.causal and not self.config.uses_video
+                and self.config.ssl == "none")  # the speech encoder attends to the whole chunk
 
     def tap_widths(self) -> dict[str, list[int]]:
         """The channels of each layer the denoiser taps for feature distillation, by stage (a dry run on 8 frames)."""
@@ -280,6 +318,8 @@ class SpeechEnhancer(nn.Module):
         band = band_mask(y.shape[-2], *self.config.subband, y.device) if self.config.subband else None
         if band is not None:
             y = y * band
+        if self.ssl_model is not None and "ssl" not in (context or {}):
+            context = {**(context or {}), "ssl": self.speech_states(y)}
         t = torch.ones(y.shape[0], device=y.device, dtype=y.real.dtype)
         output = self.denoiser(y, t, context) if stream is None else self.denoiser(y, t, context, stream=stream)
         output = y + output if self.config.denoiser_output == "residual" else output
@@ -299,16 +339,19 @@ class SpeechEnhancer(nn.Module):
 
     def losses(self, clean: Tensor, noisy: Tensor, generator: torch.Generator | None = None,
                text: dict[str, Tensor] | None = None, video: dict[str, Tensor] | None = None,
-               teacher: TeacherOutput | None = None) -> dict[str, Tensor]:
-        """The joint loss on waveform crops (B, N): omega L_denoiser + (1 - omega) L_score [+ alpha L_transfer]
-        [+ kd weight L_kd].
+               teacher: TeacherOutput | None = None, transfer_scale: float = 1.0,
+               speech_states: Tensor | None = None) -> dict[str, Tensor]:
+        """The joint loss on waveform crops (B, N): omega L_denoiser + (1 - omega) L_score
+        [+ transfer_scale alpha L_transfer] [+ kd weight L_kd].
 
         `text` (from `pipelines.training.text_targets.text_batch`) holds the crops' BERT
         features; without it, or with fusion "none", the transfer term is absent. `video`
         (from `pipelines.video.lip_features.video_context`) holds the crops' lip frames: embeddings, or
         with `lip_finetune` the mouth crops, which the model's own encoder embeds. `teacher`: what a teacher
         made of the same crops (training/distillation.py), the target of L_kd: its enhanced crops, and for tfckd
-        the outputs of its layers.
+        the outputs of its layers. `transfer_scale` (0..1): the share of alpha in force, for a transfer weight that
+        warms up over the first steps (training/loop.py). `speech_states`: the crops' cached encoder states
+        (`--ssl frozen`, from `featurize --ssl`); without them an SSL model runs its encoder on the noisy crops.
         """
         x, frames = pad_frames(self.spec.to_spec(clean), self.frame_multiple)
         y, _ = pad_frames(self.spec.to_spec(noisy), self.frame_multiple)
@@ -319,6 +362,8 @@ class SpeechEnhancer(nn.Module):
             crops = normalise_crops(video["video"], self.config.roi_mean, self.config.roi_std)
             video = {**video, "video": self.lip_encoder(crops[:, None])}
         context = {**(video or {}), "transfer_losses": []}
+        if speech_states is not None:
+            context["ssl"] = speech_states
         if text is not None and self.config.fusion != "none":
             context.update(text)
         if self.feature_distiller is not None:
@@ -341,7 +386,7 @@ class SpeechEnhancer(nn.Module):
             if self.config.fusion == "ot":
                 losses["loss_ot"] = torch.stack([p["extra"] for p in parts]).mean()
             transfer = losses["loss_align"] + losses.get("loss_ot", 0.0)
-            losses["loss"] = losses["loss"] + self.config.transfer_weight * transfer
+            losses["loss"] = losses["loss"] + transfer_scale * self.config.transfer_weight * transfer
         return losses
 
     def _distillation_loss(self, teacher: TeacherOutput, y_hat: Tensor, frames: int, context: dict) -> Tensor:

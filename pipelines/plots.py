@@ -106,6 +106,20 @@ def plot_spectrograms(panels: list[Panel], title: str, png_path: Path) -> None:
     _save(plt, figure, png_path, dpi=80)
 
 
+def plot_layer_distances(layers: list[tuple[int, float, float, float]], title: str, png_path: Path) -> Path:
+    """A bar per layer (layer, mean, low, high): the CN distance of `cmkt ssl-layers` with its interval."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(1.2 + 0.5 * len(layers), 3.2))
+    axis.bar([str(layer) for layer, *_ in layers], [mean for _, mean, _, _ in layers], capsize=3, color="C0",
+             yerr=[[mean - low for _, mean, low, _ in layers], [high - mean for _, mean, _, high in layers]])
+    axis.set_xlabel("layer (0: input to the first block)")
+    axis.set_ylabel("CN distance")
+    axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    _save(plt, figure, png_path, dpi=110)
+    return png_path
+
+
 def _save(plt, figure, png_path: Path, dpi: int) -> None:
     """As every file cmkt writes: whole or not at all, never through a link (pipelines/atomic.py)."""
     try:

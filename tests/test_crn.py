@@ -11,6 +11,7 @@ from pipelines.errors import BadInput
 from pipelines.models import CRN_PRESETS, ConvRecurrentNet
 from pipelines.models.crn import FRONT_END
 from pipelines.training.augment import AugmentOptions, Augmenter
+from pipelines.training.loop import LoopOptions
 from tests.conftest import run_cli, speech_like, write_wav
 
 FAST = ["--batch-size", "2", "--crop-frames", "32", "--validate-every", "2", "--val-utterances", "1", "-q"]
@@ -94,6 +95,24 @@ def test_lips_and_text_attach_at_the_bottleneck_and_learn():
     losses["loss"].backward()
     assert network.visual_module.out.weight.grad is not None
     assert network.bottleneck_modules[0].fc1.weight.grad.abs().sum() > 0
+
+
+def test_a_warming_transfer_weight_starts_at_zero_and_reaches_alpha():
+    """--transfer-warmup N: the transfer term is off at step 0, half in at N/2, whole from N on."""
+    assert [LoopOptions(transfer_warmup=10).transfer_scale_at(s) for s in (0, 5, 10, 50)] == [0.0, 0.5, 1.0, 1.0]
+    assert LoopOptions().transfer_scale_at(0) == 1.0
+    config = EnhancerConfig(preset="gtcrn", modality="a", fusion="ot", text_dim=6, text_vocab_size=50)
+    model = SpeechEnhancer(config).train()
+    clean = torch.randn(2, 8000) * 0.1
+    noisy = clean + 0.05 * torch.randn_like(clean)
+    text = {"text": torch.randn(2, 5, 6), "text_ids": torch.randint(0, 50, (2, 5)),
+            "text_mask": torch.ones(2, 5, dtype=torch.bool), "has_text": torch.ones(2, dtype=torch.bool)}
+    off, half = (model.losses(clean, noisy, text=text, transfer_scale=scale) for scale in (0.0, 0.5))
+    transfer = half["loss_align"] + half["loss_ot"]
+    assert transfer > 0
+    torch.testing.assert_close(off["loss"], off["loss_denoiser"] * config.omega)
+    torch.testing.assert_close(half["loss"], half["loss_denoiser"] * config.omega + 0.5 * config.transfer_weight
+                               * transfer)
 
 
 def test_augmentations_keep_shapes_and_change_the_mixtures(tmp_path):

@@ -37,7 +37,7 @@ def featurized(tmp_path_factory):
 @pytest.mark.parametrize("fusion", ["ot", "mhca"])
 def test_fusion_trains_with_the_alignment_loss_and_keeps_utterances_without_text(featurized, fusion):
     result = run_cli("train", "-w", featurized, "--fusion", fusion, "--max-steps", "2", "--misalign-shift", "0.2",
-                     *FAST)
+                     "--transfer-warmup", "1", *FAST)
     assert result.exit_code == 0, result.output
     assert "1 of " in result.output and "without the CMKT loss" in result.output
     run = featurized / "train" / f"a-{fusion}-small-seed0"
@@ -58,3 +58,5 @@ def test_fusion_without_text_features_says_what_to_run(tmp_path):
     result = run_cli("train", "-w", tmp_path / "w", "--fusion", "ot", "--max-steps", "1", *FAST)
     assert result.exit_code == 2 and "featurize --text" in result.output
     assert run_cli("train", "-w", tmp_path / "w", "--fusion", "bert", "--max-steps", "1").exit_code == 2
+    warmup = run_cli("train", "-w", tmp_path / "w", "--transfer-warmup", "10", "--max-steps", "1", *FAST)
+    assert warmup.exit_code == 2 and "--transfer ot" in warmup.output

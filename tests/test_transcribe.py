@@ -106,6 +106,13 @@ def test_folder_mode_writes_a_table_that_prepare_accepts_and_given_text_is_kept(
         assert attrs["text"] == next(r["transcript"] for r in rows if r["path"].endswith(f"/{uid}.wav"))
         assert arrays["segment_times"].shape == (0, 2) and arrays["segment_texts"].shape == (0,)
 
+    # --ignore-given: Whisper hears every clip anyway (machine transcripts only), cached apart from the given ones
+    ignored = run_cli("transcribe", "-w", tmp_path / "p", "--ignore-given", "-q")
+    assert ignored.exit_code == 0, ignored.output
+    heard = artifact_groups(tmp_path / "p", "transcribe", "train")
+    assert len(heard) == 3 and {attrs["source"] for _, attrs in heard.values()} == {"whisper"}
+    assert corpus_wer((references[uid + ".wav"], attrs["text"]) for uid, (_, attrs) in heard.items()) <= 0.2
+
 
 def test_silence_gives_an_empty_transcript_with_a_warning(tmp_path):
     write_wav(tmp_path / "in" / "quiet.wav", np.zeros(24_000, dtype=np.float32))

@@ -20,6 +20,7 @@ CATALOG = {kind.artifact: kind for kind in (
     ArtifactKind("transcribe", "transcribe", "transcribe", True),
     ArtifactKind("text", "featurize_text", "featurize --text", True),
     ArtifactKind("lips", "featurize_lips", "featurize --lips", True),
+    ArtifactKind("ssl", "featurize_ssl", "featurize --ssl", True),
     ArtifactKind("enhance", "enhance", "enhance", False),
     ArtifactKind("score", "score", "score", False),
 )}

@@ -27,6 +27,8 @@ from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, count_parameters
 from pipelines.devices import resolve_device
 from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
+from pipelines.ssl.encoders import load_ssl_model
+from pipelines.ssl.features import SSLFeatureSet
 from pipelines.text.features import TextFeatureSet, load_text_features
 from pipelines.artifacts.checksums import file_checksum
 from pipelines.models.lip_resnet import EMBEDDING_DIM, LipResNet, initial_encoder
@@ -51,6 +53,8 @@ class TrainOptions:
     lip_weights: Path | None = None  # LRW weights a fine-tuned lip encoder starts from (default: untrained)
     init_from: Path | None = None  # a fresh run starts from this model's audio weights (training/init_from.py)
     teachers: list[Path] = field(default_factory=list)  # distil from these (training/distillation.py; with --kd)
+    ssl_model: str | None = None  # --ssl: the speech encoder (None: the default, or the cache's with frozen)
+    ssl_layers: list[int] | None = None  # --ssl: its layers to fuse (None: every one the cache or encoder has)
 
 
 @dataclass
@@ -126,6 +130,7 @@ def _train_run(workdir: Workdir, options: TrainOptions, reporter: Reporter, devi
     teacher = _teacher(config, options.teachers, device, reporter, fresh=payload is None)
     text = _text_features(workdir, config, pairs, reporter)
     lips = _lip_features(workdir, config, pairs, reporter)
+    speech_states = _speech_encoder(workdir, config, options, pairs, reporter, fresh=payload is None)
     start_encoder = _fine_tuned_encoder(workdir, config, options.lip_weights, reporter) if payload is None else None
     model = SpeechEnhancer(config)
     if start_weights is not None:
@@ -133,7 +138,7 @@ def _train_run(workdir: Workdir, options: TrainOptions, reporter: Reporter, devi
     if start_encoder is not None:
         model.lip_encoder.load_state_dict(start_encoder.state_dict())
     trainer = Trainer(model, pairs, _validation(workdir), folder, options.loop, device, reporter, text, lips,
-                      teacher, provenance)
+                      teacher, provenance, speech_states)
     if payload:
         trainer.load(payload)
         reporter.info(f"resuming {folder.name} from step {trainer.state.step}")
@@ -166,6 +171,45 @@ def _text_features(workdir: Workdir, config: EnhancerConfig, pairs: WaveformPair
                     "without the CMKT loss", reporter)
     reporter.info(f"cross-modal transfer ({config.fusion}) towards {text.model} features (d_s {text.hidden_size})")
     return text
+
+
+def _speech_encoder(workdir: Workdir, config: EnhancerConfig, options: TrainOptions, pairs: WaveformPairs,
+                    reporter: Reporter, fresh: bool) -> SSLFeatureSet | None:
+    """--ssl: on a fresh run, record which encoder and layers in the config; with frozen, the cached states."""
+    if config.ssl == "none":
+        if options.ssl_model is not None or options.ssl_layers is not None:
+            raise BadInput("--ssl-model and --ssl-layers go with --ssl frozen or --ssl finetune")
+        return None
+    if config.ssl == "frozen" and options.loop.augment.kinds:
+        raise BadInput("--ssl frozen reads the encoder's states of the prepared mixtures, which --augment changes "
+                       "every step: train without --augment, or with --ssl finetune")
+    cache = None
+    if config.ssl == "frozen":
+        try:
+            cache = SSLFeatureSet(workdir, "train")
+        except BadInput as err:
+            raise BadInput(f"--ssl frozen needs the cached speech-encoder states: {err}") from None
+        if cache.hop != config.hop_length:
+            raise BadInput(f"the cached speech-encoder states are at a hop of {cache.hop} samples, the model's STFT "
+                           f"at {config.hop_length}: rerun `cmkt featurize --ssl --ssl-hop {config.hop_length}`")
+        if missing := sum(uid not in cache for uid in pairs.ids):
+            raise BadInput(f"{missing} of {len(pairs.ids)} training utterances have no cached speech-encoder states: "
+                           f"rerun `cmkt featurize --ssl`")
+    if fresh:
+        model = load_ssl_model(options.ssl_model or (cache.config["model"] if cache else None))
+        if cache is not None and model.checksum != cache.config["checksum"]:
+            raise BadInput(f"the cached states come from {cache.config['model']}, not {model.name}: rerun "
+                           f"`cmkt featurize --ssl --ssl-model {model.name}` or give its --ssl-model")
+        available = cache.layers if cache is not None else list(range(model.layers))
+        layers = options.ssl_layers if options.ssl_layers is not None else available
+        if missing := [layer for layer in layers if layer not in available]:
+            where = "the cache holds" if cache is not None else f"{model.name} has"
+            raise BadInput(f"--ssl-layers {','.join(map(str, missing))}: {where} layers "
+                           f"{','.join(map(str, available))}")
+        config.ssl_model, config.ssl_identity, config.ssl_layers = model.name, model.identity(), list(layers)
+    reporter.info(f"speech encoder {config.ssl_model} ({config.ssl}), layers {','.join(map(str, config.ssl_layers))}"
+                  f" fused at the bottleneck")
+    return cache
 
 
 def _teacher(config: EnhancerConfig, paths: list[Path], device: torch.device, reporter: Reporter,

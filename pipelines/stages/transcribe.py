@@ -10,6 +10,7 @@ with `--shard I/N`: each shard job writes its own artifact file and tables).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,14 +69,18 @@ class TranscribeResult:
 class Transcriber:
     """The engine plus what this run has already heard: a clean waveform is transcribed once per run."""
 
-    def __init__(self, engine: WhisperEngine, language: str, reporter: Reporter):
-        self.engine, self.language, self.reporter = engine, language, reporter
-        self.config = {**engine.identity(), "language": language}
+    def __init__(self, engine: WhisperEngine, language: str, reporter: Reporter, ignore_given: bool = False):
+        """`ignore_given`: Whisper transcribes every clip, also those the data came with a transcript for (machine
+        transcripts throughout, to train as if no text existed); part of the config, so the cache tells them apart."""
+        self.engine, self.language, self.reporter, self.ignore_given = engine, language, reporter, ignore_given
+        self.config = {**engine.identity(), "language": language, **({"given": "ignored"} if ignore_given else {})}
         self.heard: dict[str, Transcript] = {}  # (sha256 of the samples, language) -> transcript
         self.utterances = 0
 
     def run(self, store: ArtifactStore, clips: list[Clip], report: StageReport) -> None:
         todo = uncached(store, clips, report)
+        if self.ignore_given:
+            todo = [dataclasses.replace(clip, given="") for clip in todo]
         if any(not c.given for c in todo):
             self.engine.ensure_loaded()
         with committing(store, report), self.reporter.progress(len(todo), f"transcribe {store.split}") as bar:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from pesq import pesq
+from torch import Tensor
 from pystoi import stoi
 
 from pipelines import choices
@@ -31,6 +32,7 @@ from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import si_sdr
 from pipelines.reporting import Reporter
 from pipelines.audio_io import SAMPLE_RATE
+from pipelines.ssl.features import SSLFeatureSet
 from pipelines.text.features import TextFeatureSet
 from pipelines.video.lip_features import LipFeatureSet
 from pipelines.video.lip_track import video_context
@@ -63,6 +65,7 @@ class LoopOptions:
     validation_sampling: SamplingOptions = SamplingOptions(steps=30)
     seed: int = 0
     misalign_shift: float = 0.0  # seconds; see pipelines/training/text_targets.py
+    transfer_warmup: int = 0  # steps over which the transfer weight rises linearly from 0 to alpha (0: alpha at once)
     grad_accum: int = 1  # micro-batches per optimiser step
     lr_decay_steps: int = 0  # the last N steps before max_steps decay the learning rate linearly to a tenth
     select_by: str = "pesq"  # the validation score that picks best.ckpt: one of VALIDATION_METRICS
@@ -80,16 +83,23 @@ class LoopOptions:
         return self.learning_rate * (1.0 - 0.9 * progress)
 
 
+    def transfer_scale_at(self, step: int) -> float:
+        """The share of the transfer weight in force at `step`: a function of the step alone, as the learning rate."""
+        return min(step / self.transfer_warmup, 1.0) if self.transfer_warmup else 1.0
+
+
 class Trainer:
     def __init__(self, model: SpeechEnhancer, train: WaveformPairs, valid: WaveformPairs | None, folder: Path,
                  options: LoopOptions, device: torch.device, reporter: Reporter,
                  text: TextFeatureSet | None = None, lips: tuple[LipFeatureSet, LipFeatureSet | None] | None = None,
-                 teacher: Teacher | None = None, provenance: dict | None = None):
+                 teacher: Teacher | None = None, provenance: dict | None = None,
+                 speech_states: SSLFeatureSet | None = None):
         """`text`: the training split's BERT features, for a fusion; `lips`: train and valid lip frames (av, avl):
         embeddings, or mouth crops when the model fine-tunes its lip encoder; `teacher`: a model to distil from;
-        `provenance`: what the weights started from and their licence, kept in every checkpoint for the model card."""
+        `provenance`: what the weights started from and their licence, kept in every checkpoint for the model card;
+        `speech_states`: the train split's cached speech-encoder states (`--ssl frozen`)."""
         self.model, self.train, self.valid, self.text, self.teacher = model.to(device), train, valid, text, teacher
-        self.provenance = provenance or {}
+        self.provenance, self.speech_states = provenance or {}, speech_states
         self.lips, self.valid_lips = lips if lips is not None else (None, None)
         self.folder, self.options, self.device, self.reporter = folder, options, device, reporter
         self.ema = EMA(self.model, options.ema_decay)
@@ -190,13 +200,26 @@ class Trainer:
                                   [(start / SAMPLE_RATE, seconds) for start in starts], self.lips.shape)
             video = {name: value.to(self.device) for name, value in batch.items()}
         clean, noisy = clean.to(self.device), noisy.to(self.device)
+        states = self._cached_states(order, starts)
         teacher = self.teacher(noisy, self._device_generator()) if self.teacher is not None else None
         with distributed.deferred_sync(self.replica, defer=not last):
-            losses = self.replica(clean, noisy, self._device_generator(), text, video, teacher)
+            losses = self.replica(clean, noisy, self._device_generator(), text, video, teacher,
+                                  self.options.transfer_scale_at(self.state.step), states)
             if not torch.isfinite(losses["loss"]):
                 raise FloatingPointError(f"training loss became {losses['loss'].item()} at step {self.state.step}")
             (losses["loss"] / self.options.grad_accum).backward()
         return {name: value.item() for name, value in losses.items()}
+
+    def _cached_states(self, order: list[int], starts: list[int]) -> Tensor | None:
+        """The crops' speech-encoder states (B, L, frames, D) from the cache, at the crops' STFT frames."""
+        if self.speech_states is None:
+            return None
+        config, cache = self.model.config, self.speech_states
+        rows = [cache.layers.index(layer) for layer in config.ssl_layers]
+        frames = self.options.crop_frames
+        crops = [cache.crop(self.train.ids[i], round(start / config.hop_length), frames)[rows]
+                 for i, start in zip(order, starts)]
+        return torch.from_numpy(np.stack(crops)).to(self.device)
 
     def _device_generator(self) -> torch.Generator:
         """The losses' noise and times: from the shared generator on one CPU process, else from a generator of
