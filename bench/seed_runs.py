@@ -10,6 +10,7 @@ of the seed-averaged scores with wins (on how many files the row is higher).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from pipelines.api import enhance_many, load_model
 from pipelines.inference import SamplingOptions
 
 METRIC_NAMES = METRICS + ("dnsmos_ovrl",)
+GTCRN_DNS3 = "../shared/data/interop/gtcrn/model_trained_on_dns3.tar"  # GTCRN's authors' weights (MIT)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,25 @@ class Run:
     @property
     def best(self) -> Path:
         return self.workdir / "train" / self.name / "best.ckpt"
+
+
+def cmkt(*args: str) -> None:
+    subprocess.run([str(Path(sys.executable).with_name("cmkt")), *args, "-q"], check=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "2"})
+
+
+def linked_copy(workdir: Path, suffix: str) -> Path:
+    """WORKDIR-SUFFIX: the same prepared mixtures (manifest copied, artifacts hard-linked), a workdir of its own, so
+    its text features and runs never wait for the lock of WORKDIR, which other training may hold."""
+    copy = workdir.with_name(f"{workdir.name}-{suffix}")
+    (copy / "artifacts").mkdir(parents=True, exist_ok=True)
+    for name in ("manifest.json", "manifest.csv"):
+        if not (copy / name).exists():
+            shutil.copy(workdir / name, copy / name)
+    for artifact in (workdir / "artifacts").glob("prepare_*.h5"):
+        if not (copy / "artifacts" / artifact.name).exists():
+            os.link(artifact, copy / "artifacts" / artifact.name)
+    return copy
 
 
 def train(run: Run) -> str:
@@ -66,10 +87,24 @@ def train_all(runs: list[Run], jobs: int) -> None:
 
 def evaluate(model: str | None, noisy: list[np.ndarray], clean: list[np.ndarray]) -> dict:
     """Per-file scores of a model's enhanced files (None: of the noisy input), DNSMOS OVRL included."""
-    from pipelines.dnsmos import dnsmos
-
     enhanced = noisy if model is None else enhance_many(
         load_model(model), noisy, sampling=SamplingOptions("predictive", attenuation_limit=float("inf")))
+    return scored(enhanced, clean)
+
+
+def evaluate_split(run: Run, ids: list[str], clean: list[np.ndarray]) -> dict:
+    """Per-file scores of a run's best.ckpt on a prepared split through `cmkt enhance -w`, which gives an audio-visual
+    model the split's lips (the in-memory path has none)."""
+    import soundfile as sf
+
+    cmkt("enhance", "-w", str(run.workdir), "--split", "test", "--ckpt", str(run.best), "--sampler", "predictive")
+    folder = run.workdir / "enhanced" / f"{run.name}-predictive"
+    return scored([sf.read(folder / f"{uid}.wav", dtype="float32")[0] for uid in ids], clean)
+
+
+def scored(enhanced: list[np.ndarray], clean: list[np.ndarray]) -> dict:
+    from pipelines.dnsmos import dnsmos
+
     result = {m: values for m, values in scores(clean, enhanced).items() if m in METRICS}
     result["dnsmos_ovrl"] = [dnsmos(y)["dnsmos_ovrl"] for y in enhanced]
     return result
