@@ -16,7 +16,7 @@ DEFAULT_OUTPUT := enhanced/cmkt-gtcrn-debian-predictive
 # the sample mixtures of `make demo` and `make bench-peers` (voices, languages and noises the bundled model never heard)
 DEMO_MIXTURES := $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1
 
-.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers bench-kd bench-claims bench-ssl probe corpus train-default train-ncsnpp-small clean
+.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers bench-kd bench-claims bench-ssl probe corpus train-default train-kd train-ncsnpp-small clean
 
 install: $(VENV)/.installed
 
@@ -97,6 +97,10 @@ bench-ssl: install
 	$(PY) -m bench.ssl_seeds --workdir work/default --jobs 2 --out bench/results/ssl-seeds.json --png docs/img/ssl-seeds.png
 
 # the former default, the NCSN++ small model (cmkt enhance --model cmkt-a-small-debian)
+# the distilled student cmkt-gtcrn-kd-debian (issue 23): GTCRN-DNS3 fine-tuned with output KD from itself
+train-kd: install
+	bash recipes/debian_corpus/train_kd.sh $(CORPUS) work/default
+
 train-ncsnpp-small: install
 	bash recipes/debian_corpus/train_ncsnpp_small.sh $(CORPUS) work/default
 

@@ -136,6 +136,21 @@ def test_models_lists_the_bundled_models_default_first_and_enhance_takes_one_by_
     assert (tmp_path / "a_enhanced.wav").is_file()
 
 
+def test_the_distilled_student_ships_by_name_with_its_teacher_and_licence_on_its_card(tmp_path):
+    """cmkt-gtcrn-kd-debian (issue 23): GTCRN's size, distilled from GTCRN-DNS3; the MIT notice travels with it."""
+    from pipelines.checkpoints import read_model
+
+    model = read_model(model_file("cmkt-gtcrn-kd-debian"))
+    card, default = model["card"], read_model(DEFAULT_MODEL)
+    assert model["config"]["preset"] == "gtcrn" and "GTCRN-DNS3" in card["teacher"] and "--kd output" in card["training"]
+    assert "MIT License" in card["licence"] and "Rong Xiaobin" in card["licence"]
+    assert {k: v.shape for k, v in model["weights"].items()} == {k: v.shape for k, v in default["weights"].items()}
+    write_wav(tmp_path / "a.wav", speech_like(0.5))
+    result = run_cli("enhance", tmp_path / "a.wav", "--model", "cmkt-gtcrn-kd-debian", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a.wav").is_file()
+
+
 def test_an_unknown_model_name_or_two_models_at_once_are_one_line_errors(tmp_path, checkpoint):
     write_wav(tmp_path / "a.wav", speech_like(0.5))
     result = run_cli("enhance", tmp_path / "a.wav", "--model", "nope", "-w", tmp_path / "w")
