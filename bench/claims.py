@@ -48,6 +48,9 @@ ARMS = {  # row -> (its runs' name, which transcripts, the options besides COMMO
     "A+L (MHCA)": ("mhca", "given", ("--transfer", "mhca", "--misalign-shift", SHIFT)),
     "A+L (OT, no misalignment)": ("ot-aligned", "given", ("--transfer", "ot")),
     "A+L (OT, warm-up)": ("ot-warmup", "given", (*OT, "--transfer-warmup", str(WARMUP))),
+    # the control: OT's modules, which stay in the network at inference (0.43 M weights beside gtcrn's 24 k), with no
+    # transfer loss; what A+L gains over it is knowledge, what this gains over A is capacity
+    "A + OT's modules, no transfer": ("ot-weight0", "given", (*OT, "--transfer-weight", "0")),
     "A+L (OT, Whisper's text)": ("ot-whisper", "whisper", OT),
 }
 # GRID: A vs A+V vs A+V+L, the lip encoder (ResNet-18, untrained: no LRW weights install offline) fine-tuned
