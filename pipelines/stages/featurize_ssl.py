@@ -24,7 +24,7 @@ from pipelines.errors import BadInput
 from pipelines.reporting import Reporter
 from pipelines.ssl.encoders import SSLModel, load_ssl_model, states_at_frames
 from pipelines.ssl.features import STAGE
-from pipelines.stages.runner import StageReport, committing, uncached
+from pipelines.stages.runner import StageReport, WorkItem, committing, uncached
 
 @dataclass
 class SSLOptions:
@@ -56,17 +56,11 @@ def featurize_ssl(workdir: Workdir, options: SSLOptions, reporter: Reporter) -> 
     return reports
 
 
-@dataclass(frozen=True)
-class _Item:
-    uid: str
-    checksum: str
-
-
 def _featurize_split(workdir: Workdir, store: ArtifactStore, ids: list[str], model: SSLModel, layers: list[int],
                      hop: int, with_clean: bool, reporter: Reporter) -> StageReport:
     report = StageReport(STAGE, store.split)
     with PreparedSplit(workdir, store.split) as prepared:
-        todo = uncached(store, [_Item(uid, prepared[uid].checksum) for uid in ids], report)
+        todo = uncached(store, [WorkItem(uid, prepared[uid].checksum, None) for uid in ids], report)
         with committing(store, report), reporter.progress(len(todo), f"ssl {store.split}") as bar:
             for item in todo:
                 entry = prepared[item.uid]
