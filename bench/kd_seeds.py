@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from bench.nfe_quality import load_split
-from bench.seed_runs import Run, evaluate, plot, summarise, table, train_all
+from bench.seed_runs import Run, evaluate, evaluate_run, plot, summarise, table, train_all
 from pipelines.data.mixing import parse_snrs
 
 TEACHER = "cmkt-gtcrn-debian"  # the bundled default: GTCRN's size, fine-tuned from GTCRN-DNS3 on the corpus
@@ -69,7 +69,7 @@ def main() -> None:
                    for k in range(1, BANDS + 1)], args.jobs)
     train_all([run for row in rows.values() for run in row], args.jobs)
     ids, noisy, clean = load_split(args.workdir, args.limit, parse_snrs(args.snr), args.split)
-    scored = {row: [evaluate(str(run.best), noisy, clean) for run in row_runs] for row, row_runs in rows.items()}
+    scored = {row: [evaluate_run(run, ids, noisy, clean) for run in row_runs] for row, row_runs in rows.items()}
     alone = scored.get("alone")
     results = {row: summarise(per_seed, alone if row != "alone" else None) for row, per_seed in scored.items()}
     results["teacher"] = summarise([evaluate(TEACHER, noisy, clean)], alone)

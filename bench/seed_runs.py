@@ -9,6 +9,8 @@ of the seed-averaged scores with wins (on how many files the row is higher).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +25,8 @@ from bench.nfe_quality import METRICS, scores
 from bench.peer_bench import DIGITS, LABELS, _plus_minus
 from bench.stats import mean_interval, paired_difference
 from pipelines.api import enhance_many, load_model
+from pipelines.artifacts.lock import WorkdirLock
+from pipelines.errors import WorkdirBusy
 from pipelines.inference import SamplingOptions
 
 METRIC_NAMES = METRICS + ("dnsmos_ovrl",)
@@ -63,8 +67,15 @@ def linked_copy(workdir: Path, suffix: str) -> Path:
 
 
 def train(run: Run) -> str:
-    """One run on one thread, resumed where it stopped (skipped once finished); its log in WORKDIR/logs/NAME.log."""
+    """One run on one thread, resumed where it stopped (skipped once finished, or while another bench process trains
+    it, so two benches can share a list); its log in WORKDIR/logs/NAME.log."""
     folder = run.workdir / "train" / run.name
+    try:  # `cmkt train` holds this lock while it runs
+        with WorkdirLock(folder.parent / f".{folder.name}.lock"):
+            pass
+    except WorkdirBusy:
+        print(f"skipped {run.name}: another process is training it", flush=True)
+        return run.name
     resume = ["--resume"] if (folder / "last.ckpt").exists() else []
     command = [str(Path(sys.executable).with_name("cmkt")), "train", "-w", str(run.workdir), *run.options,
                "--seed", str(run.seed), "--run-name", run.name, *resume]
@@ -92,14 +103,38 @@ def evaluate(model: str | None, noisy: list[np.ndarray], clean: list[np.ndarray]
     return scored(enhanced, clean)
 
 
+def evaluate_run(run: Run, ids: list[str], noisy: list[np.ndarray], clean: list[np.ndarray]) -> dict:
+    """`evaluate` of a run's best.ckpt, kept beside it: a rerun of a bench scores only the runs that are new."""
+    return _kept(run, ids, lambda: evaluate(str(run.best), noisy, clean))
+
+
 def evaluate_split(run: Run, ids: list[str], clean: list[np.ndarray]) -> dict:
     """Per-file scores of a run's best.ckpt on a prepared split through `cmkt enhance -w`, which gives an audio-visual
-    model the split's lips (the in-memory path has none)."""
+    model the split's lips (the in-memory path has none); kept beside the run like `evaluate_run`'s."""
     import soundfile as sf
 
-    cmkt("enhance", "-w", str(run.workdir), "--split", "test", "--ckpt", str(run.best), "--sampler", "predictive")
-    folder = run.workdir / "enhanced" / f"{run.name}-predictive"
-    return scored([sf.read(folder / f"{uid}.wav", dtype="float32")[0] for uid in ids], clean)
+    def compute() -> dict:
+        cmkt("enhance", "-w", str(run.workdir), "--split", "test", "--ckpt", str(run.best), "--sampler", "predictive",
+             "--force")
+        folder = run.workdir / "enhanced" / f"{run.name}-predictive"
+        return scored([sf.read(folder / f"{uid}.wav", dtype="float32")[0] for uid in ids], clean)
+
+    return _kept(run, ids, compute)
+
+
+def _kept(run: Run, ids: list[str], compute) -> dict:
+    """The scores of `compute()`, stored in the run's folder under a key of the files scored and of the checkpoint's
+    size and time, so a checkpoint that changed (a resumed run) is scored again."""
+    stat = run.best.stat()
+    key = hashlib.sha256(json.dumps([ids, stat.st_size, stat.st_mtime_ns]).encode()).hexdigest()[:16]
+    path = run.best.with_name(f"scores-{key}.json")
+    if path.exists():
+        return json.loads(path.read_text())
+    result = {m: [float(v) for v in values] for m, values in compute().items()}
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(result))
+    partial.replace(path)
+    return result
 
 
 def scored(enhanced: list[np.ndarray], clean: list[np.ndarray]) -> dict:

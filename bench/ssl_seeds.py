@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from bench.nfe_quality import load_split
-from bench.seed_runs import GTCRN_DNS3, Run, cmkt, evaluate, linked_copy, plot, summarise, table, train_all
+from bench.seed_runs import GTCRN_DNS3, Run, cmkt, evaluate, evaluate_run, linked_copy, plot, summarise, table, train_all
 from pipelines.api import enhance_many, load_model
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.data.mixing import parse_snrs
@@ -82,7 +82,7 @@ def main() -> None:
     if args.train_only:
         return
     ids, noisy, clean = load_split(args.workdir, args.limit, parse_snrs(args.snr), args.split)
-    scored = {row: [evaluate(str(run.best), noisy, clean) for run in runs] for row, runs in planned.items()}
+    scored = {row: [evaluate_run(run, ids, noisy, clean) for run in runs] for row, runs in planned.items()}
     base = scored["spectrogram"]
     results = {row: summarise(per_seed, base if row != "spectrogram" else None) for row, per_seed in scored.items()}
     results["noisy"] = summarise([evaluate(None, noisy, clean)], base)

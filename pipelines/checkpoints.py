@@ -39,6 +39,7 @@ class TrainingState:
     epoch: int = 0
     best_metric: float = float("-inf")
     seconds: float = 0.0
+    validated_step: int = -1  # so resuming a finished run does not validate (and log) its last step again
 
 
 def save_checkpoint(path: Path, model: SpeechEnhancer, ema_model: SpeechEnhancer, optimizer: torch.optim.Optimizer,

@@ -11,6 +11,7 @@ import os
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -85,8 +86,14 @@ _ACTIVE: ContextVar[Reporter | None] = ContextVar("cmkt_reporter", default=None)
 
 def active_reporter() -> Reporter:
     """The running command's reporter, for code that has none to hand (an artifact merged from its shards when
-    first read), so it speaks as quietly as the command; a default one outside a command."""
-    return _ACTIVE.get() or Reporter()
+    first read), so it speaks as quietly as the command; outside a command, one shared default, so that what it says
+    `once` is said once per process."""
+    return _ACTIVE.get() or _default_reporter()
+
+
+@lru_cache(maxsize=1)
+def _default_reporter() -> Reporter:
+    return Reporter()
 
 
 @contextmanager

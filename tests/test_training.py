@@ -33,6 +33,9 @@ def test_training_writes_checkpoints_logs_and_curves(prepared):
     assert checkpoint["config"]["preset"] == "small" and checkpoint["state"]["step"] == 3
     again = run_cli("train", "-w", prepared, "--max-steps", "3", "--run-name", "basic", *FAST)
     assert again.exit_code == 2 and "--resume" in again.output
+    log = (run / "metrics.csv").read_text()
+    finished = run_cli("train", "-w", prepared, "--max-steps", "3", "--run-name", "basic", "--resume", *FAST)
+    assert finished.exit_code == 0 and (run / "metrics.csv").read_text() == log  # not validated and logged again
 
 
 def test_resume_continues_exactly_where_it_stopped(prepared):

@@ -108,7 +108,6 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(options.seed)
         self.crop_samples = (options.crop_frames - 1) * model.config.hop_length
         self.augment = Augmenter(options.augment, folder if distributed.is_main() else None, options.seed)
-        self._last_validated = -1
         # crops without text leave the aligners without gradients; omega 1 leaves the score network without them
         self.replica = distributed.replicate(self.model, partly_unused=text is not None or model.config.omega >= 1.0)
         self.micro_batch = options.batch_size * distributed.world_size()  # crops of a micro-batch, all ranks
@@ -152,7 +151,7 @@ class Trainer:
                 self._save("last.ckpt", started)
                 log.close()
             raise
-        if self.state.step != self._last_validated:
+        if self.state.step != self.state.validated_step:
             self._validate_and_save(log, started)
         if distributed.world_size() > 1:
             digest = distributed.agreed_digest(self.model, self.generator)
@@ -239,7 +238,7 @@ class Trainer:
 
     def _validate_and_save(self, log: TrainingLog | None, started: float) -> None:
         """Rank 0 validates and saves (`log` is None elsewhere); all ranks take its numbers and keep the same state."""
-        self._last_validated = self.state.step
+        self.state.validated_step = self.state.step
         scores = distributed.from_main(self.validate)
         value = scores[self.options.select_by]
         improved = math.isnan(value) or value > self.state.best_metric
