@@ -84,7 +84,7 @@ train-default: install
 bench-kd: install
 	$(PY) -m bench.kd_seeds --workdir work/default --jobs 2 --out bench/results/kd-seeds.json --png docs/img/kd-seeds.png
 
-# the method's claims over seeds (issue 24): A vs A+L (OT, MHCA, no misalignment, warm-up, Whisper's transcripts) on
+# the method's claims over seeds (issue 24): A vs A+L (OT, MHCA, no misalignment, warm-up, Whisper's transcripts, a control) on
 # the corpus's held-out voices, A vs A+V vs A+V+L on GRID; 3 seeds each (bench/results/claims-*.json,
 # docs/img/claims-*.png); hours on 2 cores, resumable; not in CI
 bench-claims: $(VENV)/.bench-installed

@@ -13,11 +13,13 @@ Every step skips what is done, so rerunning a command finishes what is missing. 
 3. every arm x seed as a resumable `cmkt train` run (GTCRN-DNS3 fine-tuned on the corpus, the same budget; only
    the transfer options differ), two at a time on one thread each;
 4. each run's best.ckpt (by validation PESQ-WB on the valid voices) on the same held-out test files; the table of
-   arms over seeds with paired differences against A (bench/seed_runs.py).
+   arms over seeds with paired differences against A (bench/seed_runs.py), and of the OT arms against the control
+   (OT's modules without the transfer loss), which separates knowledge from capacity.
 The GRID group prepares work/grid (8 clips of 8 speakers, split by speaker: 5 train, 1 valid, 2 test), featurizes
 text and lips, trains A, A+V and A+V+L (lip encoder fine-tuned) from GTCRN-DNS3, and scores every test mixture
 through `cmkt enhance -w`, which gives the audio-visual models their lips. 16 test mixtures of 2 speakers: a
-very small test, which the table says.
+very small test, which the table says. Once both groups have their JSON, bench/results/claims-table1.json holds
+the table in the shape of DLAV-SE's Table I (noisy, A, A+L (OT), A+L (MHCA); noisy, A, A+V, A+V+L).
 """
 
 from __future__ import annotations
