@@ -33,6 +33,7 @@ from pathlib import Path
 from bench.nfe_quality import load_split
 from bench.seed_runs import (GTCRN_DNS3, Run, cmkt, evaluate, evaluate_run, evaluate_split, linked_copy, plot,
                              summarise, table, train_all)
+from pipelines.artifacts.workdir import Workdir
 from pipelines.data.mixing import parse_snrs
 
 STEPS, WARMUP, SHIFT = 500, 150, "0.2"  # the budget; the warm-up arm's ramp; the misalignment shift (seconds)
@@ -102,7 +103,7 @@ def text_workdirs(workdir: Path, whisper: Path | None) -> dict[str, Path]:
     for transcripts, copy in found.items():
         # once the train split's features exist, the stages are not run again: they would wait for the workdir
         # lock that this bench's own trainings hold while it scores
-        if (copy / "artifacts" / "text_train.h5").exists():
+        if Workdir(copy).artifact("text", "train").exists():
             continue
         if transcripts == "whisper":
             cmkt("transcribe", "-w", str(copy), "--split", "train", "--ignore-given", "--model", str(whisper))
@@ -196,7 +197,7 @@ def main() -> None:
     text = table(results, "A")
     if CONTROL in scored:  # what the OT rows gain over the same network without the transfer: the knowledge
         knowledge = {row: summarise(per_seed, scored[CONTROL]) for row, per_seed in scored.items()
-                     if row != CONTROL and "ot" in ARMS.get(row, ("", "", ()))[2]}
+                     if row != CONTROL and "ot" in ARMS[row][2]}
         setup["minus_control"] = knowledge
         text += "\n\n" + table(knowledge, "the control").split("\n\n")[1]
     print(text)

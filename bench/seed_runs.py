@@ -25,9 +25,10 @@ from bench.nfe_quality import METRICS, scores
 from bench.peer_bench import DIGITS, LABELS, _plus_minus
 from bench.stats import mean_interval, paired_difference
 from pipelines.api import enhance_many, load_model
-from pipelines.artifacts.lock import WorkdirLock
+from pipelines.atomic import write_text
 from pipelines.errors import WorkdirBusy
 from pipelines.inference import SamplingOptions
+from pipelines.stages.train import run_lock
 
 METRIC_NAMES = METRICS + ("dnsmos_ovrl",)
 GTCRN_DNS3 = "../shared/data/interop/gtcrn/model_trained_on_dns3.tar"  # GTCRN's authors' weights (MIT)
@@ -70,8 +71,8 @@ def train(run: Run) -> str:
     """One run on one thread, resumed where it stopped (skipped once finished, or while another bench process trains
     it, so two benches can share a list); its log in WORKDIR/logs/NAME.log."""
     folder = run.workdir / "train" / run.name
-    try:  # `cmkt train` holds this lock while it runs
-        with WorkdirLock(folder.parent / f".{folder.name}.lock"):
+    try:
+        with run_lock(folder):
             pass
     except WorkdirBusy:
         print(f"skipped {run.name}: another process is training it", flush=True)
@@ -131,9 +132,7 @@ def _kept(run: Run, ids: list[str], compute) -> dict:
     if path.exists():
         return json.loads(path.read_text())
     result = {m: [float(v) for v in values] for m, values in compute().items()}
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(result))
-    partial.replace(path)
+    write_text(path, json.dumps(result))
     return result
 
 

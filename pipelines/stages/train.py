@@ -88,8 +88,13 @@ def _train(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: 
     if not distributed.is_main():
         return _train_run(workdir, options, reporter, device, folder)
     # runs of one workdir train side by side (the CLI holds the workdir shared); each holds its own folder
-    with WorkdirLock(folder.parent / f".{folder.name}.lock", what=f"training run {folder}"):
+    with run_lock(folder):
         return _train_run(workdir, options, reporter, device, folder)
+
+
+def run_lock(folder: Path) -> WorkdirLock:
+    """The lock a training run holds on its folder while it trains."""
+    return WorkdirLock(folder.parent / f".{folder.name}.lock", what=f"training run {folder}")
 
 
 def _train_run(workdir: Workdir, options: TrainOptions, reporter: Reporter, device: torch.device,
