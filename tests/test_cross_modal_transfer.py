@@ -1,5 +1,6 @@
 """Cross-modal knowledge transfer: Sinkhorn plans, OT and MHCA aligners, gradients, and text-free inference."""
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -78,6 +79,18 @@ def test_alignment_loss_trains_both_unet_encoders(fusion):
     for network in (model.denoiser, model.score_net):
         assert network.conv_in.weight.grad.abs().sum() > 0  # reaches the first U-Net layer
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_with_omega_one_the_transfer_reaches_the_denoiser_only():
+    """The NCSN++ claim arm (bench/claims.py --group ncsnpp): the denoiser's loss alone, the score network untouched."""
+    torch.manual_seed(0)
+    model = SpeechEnhancer(dataclasses.replace(_config("ot"), omega=1.0))
+    clean, noisy = torch.from_numpy(speech_like(1.0))[None].repeat(2, 1), torch.randn(2, 16_000) * 0.1
+    losses = model.losses(clean, noisy, torch.Generator().manual_seed(0), _text(2, 8))
+    assert "loss_score" not in losses and losses["loss_align"] > 0
+    losses["loss"].backward()
+    assert model.denoiser.conv_in.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.score_net.parameters())
 
 
 def test_items_without_text_train_without_the_transfer_loss():
