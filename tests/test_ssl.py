@@ -121,6 +121,18 @@ def test_a_model_trained_with_speech_states_enhances_with_no_other_flag(featuriz
     assert len(out) == sf.info(shared("speech_en/cmu_arctic_us_axb_a0006.wav")).frames
 
 
+def test_a_run_from_an_audio_model_adds_the_encoder_with_its_own_weights(featurized):
+    """`--init-from GTCRN-DNS3 --ssl frozen` (make bench-ssl): the audio model lacks the encoder's weights, which come
+    from the encoder's own model and stay frozen."""
+    result = run_cli("train", "-w", featurized, *FAST, "--ssl", "frozen", "--ssl-layers", "2,3,4", "--init-from",
+                     shared("interop/gtcrn/model_trained_on_dns3.tar"), "--run-name", "ssl-from-dns3")
+    assert result.exit_code == 0, result.output
+    weights = torch.load(featurized / "train" / "ssl-from-dns3" / "last.ckpt", weights_only=True)["model"]
+    encoder = load_ssl_model(None).encoder.state_dict()
+    for name, value in encoder.items():
+        torch.testing.assert_close(weights[f"ssl_encoder.{name}"], value, rtol=0, atol=0)
+
+
 def test_bad_ssl_requests_are_one_line_errors(featurized):
     cases = [(["--ssl", "frozen", "--augment", "gain"], "--augment"),
              (["--ssl", "frozen", "--ssl-layers", "7"], "layers 0,1,2,3,4"),

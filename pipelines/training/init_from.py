@@ -3,10 +3,11 @@
 MODEL is anything `enhance --ckpt` reads: an imported SGMSE+ or StoRM model, their checkpoints
 as published, a cmkt model file or checkpoint. The run keeps MODEL's audio model (front end,
 SDE, network shapes and options, score form: `AUDIO_FIELDS`) and adds what the run asks for
-(lips, text). Every weight of MODEL must find its place; the only weights MODEL may lack are
-those of the added branches, whose outputs start at zero (the visual cross-attention's
-output projection, the text adapter's FC2 with `zero_adapter`), so at step 0 the run
-enhances exactly as MODEL does and training moves it from there.
+(lips, text, a speech encoder). Every weight of MODEL must find its place; the only weights MODEL
+may lack are those of the added branches, whose outputs start at zero (the visual cross-attention's
+output projection, the text adapter's FC2 with `zero_adapter`, the speech-encoder fusion's
+modulation), so at step 0 the run enhances exactly as MODEL does and training moves it from
+there. The speech encoder itself keeps the weights its own model loaded.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ AUDIO_FIELDS = ("backbone", "preset", "n_fft", "hop_length", "window", "spec_exp
                 "sde", "sigma_min", "sigma_max", "eta",
                 "t_eps", "score_parametrisation", "denoiser_output", "score_condition", "network", "centered",
                 "denoiser_time", "pad_multiple")
-ADDED_BRANCHES = ("level_modules.", "visual_module.", "bottleneck_modules.", "lip_encoder.")  # where MODEL may lack weights
+# where MODEL may lack weights
+ADDED_BRANCHES = ("level_modules.", "visual_module.", "bottleneck_modules.", "lip_encoder.", "ssl_encoder.")
 
 
 def initial_config(path: Path, requested: EnhancerConfig) -> tuple[EnhancerConfig, dict[str, Tensor], dict]:
