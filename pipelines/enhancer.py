@@ -28,6 +28,7 @@ never sees text.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -226,6 +227,7 @@ class SpeechEnhancer(nn.Module):
             self._attach_visual_attention()
         self.lip_encoder = LipResNet(config.lip_activation) if config.uses_video and config.lip_finetune else None
         self.ssl_model = self._attach_speech_encoder() if config.ssl != "none" else None
+        self.speech_encoder_seconds = 0.0  # spent in the encoder since an enhancement run began: its cost, for the card
         if config.fusion != "none":
             self._attach_transfer_modules(training_parts)
         self.feature_distiller = (TimeFrequencyCalibratedKD(self.tap_widths(), config.teacher_taps)
@@ -267,8 +269,11 @@ class SpeechEnhancer(nn.Module):
         feeds the encoder the same input."""
         frames = y.shape[-1]
         wave = self.spec.to_wave(y, (frames - 1) * self.config.hop_length)
+        started = time.perf_counter()
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.ssl == "finetune"):
-            return states_at_frames(self.ssl_model, wave, self.config.ssl_layers, frames, self.config.hop_length)
+            states = states_at_frames(self.ssl_model, wave, self.config.ssl_layers, frames, self.config.hop_length)
+        self.speech_encoder_seconds += time.perf_counter() - started
+        return states
 
     def _attach_transfer_modules(self, with_aligner: bool) -> None:
         config = self.config

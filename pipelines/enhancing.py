@@ -110,6 +110,19 @@ class Engine:
         write_audio(target, samples, audio.source_rate, subtype)
         return clipped, len(audio.samples) / SAMPLE_RATE
 
+    def start_run(self) -> None:
+        """Begin counting what a run costs (`speed_facts`)."""
+        self.network.speech_encoder_seconds = 0.0
+
+    def speed_facts(self, seconds: float, audio_seconds: float) -> dict:
+        """The run card's real-time factor of `seconds` spent on `audio_seconds` of audio since `start_run`; for a
+        model with a speech encoder, also the factor without the encoder's share: what the encoder costs."""
+        facts = {"real_time_factor": round(seconds / audio_seconds, 4)}
+        if self.network.ssl_model is not None:
+            facts["real_time_factor_without_speech_encoder"] = round(
+                (seconds - self.network.speech_encoder_seconds) / audio_seconds, 4)
+        return facts
+
     def check_finite(self, enhanced: np.ndarray, what: str | Path) -> np.ndarray:
         """`enhanced`, unless it holds nan or inf (e.g. a checkpoint whose weights overflowed in training)."""
         if not np.all(np.isfinite(enhanced)):
@@ -164,6 +177,7 @@ def enhance_files(engine: Engine, inputs: Path, out_dir: Path | None, reporter: 
     if out_dir is not None:
         check_target(out_dir / RUN_CARD)
     report = StageReport("enhance", inputs.name)
+    engine.start_run()
     started, audio_seconds = time.perf_counter(), 0.0
     with reporter.progress(len(targets), "enhance") as bar:
         for uid, path, target in targets:
@@ -188,8 +202,8 @@ def enhance_files(engine: Engine, inputs: Path, out_dir: Path | None, reporter: 
             bar.advance()
     if out_dir is not None and report.computed:
         seconds = time.perf_counter() - started  # the whole run: reading, enhancing, writing
-        write_engine_card(out_dir, engine, {"real_time_factor": round(seconds / audio_seconds, 4) if audio_seconds
-                                            else None})
+        write_engine_card(out_dir, engine, engine.speed_facts(seconds, audio_seconds) if audio_seconds
+                          else {"real_time_factor": None})
     if report.cached:
         reporter.info(f"{report.cached} outputs newer than their inputs were kept (--force enhances them again)")
     return report, [target for _, _, target in targets]

@@ -119,6 +119,8 @@ def test_a_model_trained_with_speech_states_enhances_with_no_other_flag(featuriz
     out, rate = sf.read(tmp_path / "cmu_arctic_us_axb_a0006.wav")
     assert rate == 16_000 and np.isfinite(out).all()
     assert len(out) == sf.info(shared("speech_en/cmu_arctic_us_axb_a0006.wav")).frames
+    card = json.loads((tmp_path / "model.json").read_text())  # what the encoder costs: the factor with and without it
+    assert 0 < card["real_time_factor_without_speech_encoder"] < card["real_time_factor"]
 
 
 def test_a_run_from_an_audio_model_adds_the_encoder_with_its_own_weights(featurized):

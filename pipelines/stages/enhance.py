@@ -190,6 +190,7 @@ def _enhance(workdir: Workdir, name: str, engine: Engine, recordings: list[Recor
     report = StageReport(STAGE, name)
     todo = uncached(store, recordings, report)
     speed = Speed()
+    engine.start_run()
     with committing(store, report), reporter.progress(len(todo), f"enhance {name}") as bar:
         for first in range(0, len(todo), options.batch_size):
             group = [r for r in todo[first:first + options.batch_size] if _load(r, report, reporter)
@@ -209,7 +210,7 @@ def _write_card(out_dir: Path, engine: Engine, options: EnhanceOptions, speed: S
     facts = {"name": engine.network.card.get("name", output_name(options)), "precision": options.precision}
     if speed.audio_seconds:
         facts.update({"network_evaluations": max(speed.evaluations), "device": options.device,
-                      "real_time_factor": round(speed.seconds / speed.audio_seconds, 4)})
+                      **engine.speed_facts(speed.seconds, speed.audio_seconds)})
     write_engine_card(out_dir, engine, facts)
 
 
