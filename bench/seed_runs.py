@@ -167,8 +167,14 @@ def table(rows: dict, base: str) -> str:
     for name, row in rows.items():
         lines.append(f"| {name} | {row['seeds']} | "
                      + " | ".join(_plus_minus(row[m]["interval"], DIGITS[m]) for m in METRIC_NAMES) + " |")
-    lines += ["", f"| minus {base}: by seed; by file (wins) | " + " | ".join(names) + " |",
-              "|---" * (len(names) + 1) + "|"]
+    return "\n".join(lines) + "\n\n" + difference_table(rows, base)
+
+
+def difference_table(rows: dict, base: str) -> str:
+    """Markdown: each row (`summarise`d against `base`) minus the baseline row, by seed and by file, with wins."""
+    names = [LABELS[m] for m in METRIC_NAMES]
+    lines = [f"| minus {base}: by seed; by file (wins) | " + " | ".join(names) + " |",
+             "|---" * (len(names) + 1) + "|"]
     for name, row in rows.items():
         if "minus_base_by_file" not in row[METRICS[0]]:
             continue

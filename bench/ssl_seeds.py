@@ -10,7 +10,8 @@ Every step skips what is done, so rerunning the command finishes what is missing
 2. every arm x seed as a resumable `cmkt train` run: GTCRN-DNS3 fine-tuned on the corpus at the same budget, no
    augmentation (a frozen encoder's cached states are of the prepared mixtures), only --ssl differing;
 3. each run's best.ckpt on the same held-out test files, the table of arms over seeds with paired differences
-   against the spectrogram alone (bench/seed_runs.py), and the real-time factor of one run per arm on one thread.
+   against the spectrogram alone (bench/seed_runs.py), the seed's other orderings (top-CN layers, fine-tuning)
+   against the frozen encoder with all layers, and the real-time factor of one run per arm on one thread.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 
 from bench.nfe_quality import load_split
-from bench.seed_runs import GTCRN_DNS3, Run, cmkt, evaluate, evaluate_run, linked_copy, plot, summarise, table, train_all
+from bench.seed_runs import (GTCRN_DNS3, Run, cmkt, difference_table, evaluate, evaluate_run, linked_copy, plot,
+                             summarise, table, train_all)
 from pipelines.api import enhance_many, load_model
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.data.mixing import parse_snrs
@@ -46,15 +48,19 @@ def arms(top: list[int]) -> dict[str, tuple[str, tuple[str, ...]]]:
 
 
 def real_time_factor(model: str, noisy: list[np.ndarray]) -> float:
-    """Compute seconds per audio second of enhancing the files one at a time on one thread (after a warm-up)."""
+    """Compute seconds per audio second of enhancing the files one at a time on one thread (after a warm-up): the
+    fastest of 3 passes, so a moment of other load on the machine does not count."""
     torch.set_num_threads(1)
     loaded = load_model(model)
     sampling = SamplingOptions("predictive", attenuation_limit=float("inf"))
     enhance_many(loaded, noisy[:1], sampling=sampling)
-    started = time.perf_counter()
-    for clip in noisy:
-        enhance_many(loaded, [clip], sampling=sampling)
-    return (time.perf_counter() - started) / (sum(len(clip) for clip in noisy) / SAMPLE_RATE)
+    passes = []
+    for _ in range(3):
+        started = time.perf_counter()
+        for clip in noisy:
+            enhance_many(loaded, [clip], sampling=sampling)
+        passes.append(time.perf_counter() - started)
+    return min(passes) / (sum(len(clip) for clip in noisy) / SAMPLE_RATE)
 
 
 def main() -> None:
@@ -86,14 +92,17 @@ def main() -> None:
     base = scored["spectrogram"]
     results = {row: summarise(per_seed, base if row != "spectrogram" else None) for row, per_seed in scored.items()}
     results["noisy"] = summarise([evaluate(None, noisy, clean)], base)
+    _, frozen_all, frozen_top, finetuned = rows  # the seed's orderings, against the frozen encoder with all layers
+    orderings = {row: summarise(scored[row], scored[frozen_all]) for row in (frozen_top, finetuned)}
     speed = {row: real_time_factor(str(runs[0].best), noisy[:10]) for row, runs in planned.items()}
-    text = table(results, "spectrogram")
+    text = table(results, "spectrogram") + "\n\n" + difference_table(orderings, frozen_all)
     text += "\n\nRTF, one thread, 10 files: " + ", ".join(f"{row} {rtf:.3f}" for row, rtf in speed.items())
     print(text)
     args.out.write_text(json.dumps({"split": args.split, "snr": args.snr, "utterances": ids, "seeds": seeds,
                                     "common": COMMON, "arms": {row: options for row, (_, options) in rows.items()},
                                     "cn_distance_valid": distances, "base": "spectrogram", "rtf_one_thread": speed,
-                                    "rows": results, "table": text}, indent=1))
+                                    "rows": results, "orderings_against": frozen_all,
+                                    "orderings": orderings, "table": text}, indent=1))
     plot(results, args.png)
     print(f"wrote {args.out} and {args.png}")
 
