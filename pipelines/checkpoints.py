@@ -24,7 +24,7 @@ import torch
 
 from pipelines import __version__
 from pipelines.atomic import replaced_atomically
-from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_training_only
+from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_added_branch, is_training_only
 from pipelines.errors import BadInput
 from pipelines.interop.importer import import_upstream, is_upstream
 from pipelines.interop.reader import load_restricted
@@ -136,16 +136,17 @@ def export_model(checkpoint: Path, out: Path, card: dict[str, Any], sampling: Ca
 def interpolate_weights(tuned: dict[str, torch.Tensor], original: dict[str, torch.Tensor], alpha: float,
                         path: Path) -> dict[str, torch.Tensor]:
     """alpha tuned + (1 - alpha) original, tensor by tensor (integer buffers: the tuned model's); the two must
-    be the same network."""
+    be the same network, except for the branches the tuned model added (lips, text transfer, a speech encoder),
+    which `original` lacks and which keep their tuned weights."""
     if not 0.0 <= alpha <= 1.0:
         raise BadInput(f"--alpha must be between 0 and 1, got {alpha}")
-    missing = sorted(set(tuned) ^ set(original))
+    missing = sorted(k for k in set(tuned) ^ set(original) if not (k in tuned and is_added_branch(k)))
     mismatched = [k for k in tuned if k in original and tuple(tuned[k].shape) != tuple(original[k].shape)]
     if missing or mismatched:
         raise BadInput(f"{path}: not the network the checkpoint was trained from ({len(missing)} weights differ by "
                        f"name, {len(mismatched)} by shape, e.g. {(missing + mismatched)[0]})")
-    return {k: alpha * v.float() + (1.0 - alpha) * original[k].float() if v.is_floating_point() else v
-            for k, v in tuned.items()}
+    return {k: alpha * v.float() + (1.0 - alpha) * original[k].float() if v.is_floating_point() and k in original
+            else v for k, v in tuned.items()}
 
 
 def import_model(upstream: Path, out: Path) -> tuple[int, dict[str, Any]]:

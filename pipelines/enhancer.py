@@ -442,3 +442,12 @@ TRAINING_ONLY_PREFIXES = (ALIGNER_PREFIX, "feature_distiller.")  # state-dict ke
 
 def is_training_only(parameter_name: str) -> bool:
     return any(f".{prefix}" in f".{parameter_name}" for prefix in TRAINING_ONLY_PREFIXES)
+
+
+# the parts a model adds on top of its audio backbone (lips, text transfer, a speech encoder): an audio model it was
+# initialised from lacks their weights (`train --init-from`, `export --interpolate-with`)
+ADDED_BRANCH_PREFIXES = ("level_modules.", "visual_module.", "bottleneck_modules.", "lip_encoder.", "ssl_encoder.")
+
+
+def is_added_branch(parameter_name: str) -> bool:
+    return any(f".{prefix}" in f".{parameter_name}" for prefix in ADDED_BRANCH_PREFIXES)

@@ -190,3 +190,22 @@ def test_export_interpolates_with_the_model_it_was_fine_tuned_from(tmp_path, che
             torch.testing.assert_close(value, expected.half().float(), rtol=0, atol=0)
     result = run_cli("export", checkpoint, "-o", tmp_path / "n.pt", "--interpolate-with", original)
     assert result.exit_code == 2 and "not the network the checkpoint was trained from" in result.output
+
+
+def test_interpolation_keeps_the_branches_the_tuned_model_added():
+    """A model fine-tuned with a speech encoder (or lips, or text transfer) from an audio model: the weights both
+    have are interpolated, the added branch keeps its tuned weights, and any other difference is refused."""
+    from pipelines.checkpoints import interpolate_weights
+    from pipelines.errors import BadInput
+
+    original = {"denoiser.encoder.weight": torch.zeros(3)}
+    tuned = {"denoiser.encoder.weight": torch.ones(3), "denoiser.bottleneck_modules.0.film.weight": torch.full((2,), 4.0),
+             "ssl_encoder.conv1.weight": torch.full((2,), 5.0)}
+    mixed = interpolate_weights(tuned, original, 0.25, Path("dns3.tar"))
+    assert torch.equal(mixed["denoiser.encoder.weight"], torch.full((3,), 0.25))
+    assert torch.equal(mixed["denoiser.bottleneck_modules.0.film.weight"], torch.full((2,), 4.0))
+    assert torch.equal(mixed["ssl_encoder.conv1.weight"], torch.full((2,), 5.0))
+    with pytest.raises(BadInput, match="not the network"):
+        interpolate_weights({**tuned, "denoiser.decoder.weight": torch.ones(1)}, original, 0.5, Path("dns3.tar"))
+    with pytest.raises(BadInput, match="not the network"):
+        interpolate_weights(tuned, {**original, "denoiser.decoder.weight": torch.ones(1)}, 0.5, Path("dns3.tar"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_training_only
+from pipelines.enhancer import EnhancerConfig, SpeechEnhancer, is_added_branch, is_training_only
 from pipelines.errors import BadInput
 from pipelines.checkpoints import read_model
 
@@ -25,8 +25,6 @@ AUDIO_FIELDS = ("backbone", "preset", "n_fft", "hop_length", "window", "spec_exp
                 "sde", "sigma_min", "sigma_max", "eta",
                 "t_eps", "score_parametrisation", "denoiser_output", "score_condition", "network", "centered",
                 "denoiser_time", "pad_multiple")
-# where MODEL may lack weights
-ADDED_BRANCHES = ("level_modules.", "visual_module.", "bottleneck_modules.", "lip_encoder.", "ssl_encoder.")
 
 
 def initial_config(path: Path, requested: EnhancerConfig) -> tuple[EnhancerConfig, dict[str, Tensor], dict]:
@@ -49,7 +47,7 @@ def load_initial_weights(model: SpeechEnhancer, weights: dict[str, Tensor], path
     expected = model.state_dict()
     unexpected = [k for k in weights if k not in expected]
     missing = [k for k in expected if k not in weights and not is_training_only(k)
-               and not any(f".{b}" in f".{k}" for b in ADDED_BRANCHES)]
+               and not is_added_branch(k)]
     shapes = [f"{k} {tuple(v.shape)} not {tuple(expected[k].shape)}" for k, v in weights.items()
               if k in expected and v.shape != expected[k].shape]
     kinds = (("it has that this run lacks", unexpected), ("missing", missing), ("of another shape", shapes))
