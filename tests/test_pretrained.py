@@ -199,7 +199,8 @@ def test_interpolation_keeps_the_branches_the_tuned_model_added():
     from pipelines.errors import BadInput
 
     original = {"denoiser.encoder.weight": torch.zeros(3)}
-    tuned = {"denoiser.encoder.weight": torch.ones(3), "denoiser.bottleneck_modules.0.film.weight": torch.full((2,), 4.0),
+    tuned = {"denoiser.encoder.weight": torch.ones(3),
+             "denoiser.bottleneck_modules.0.film.weight": torch.full((2,), 4.0),
              "ssl_encoder.conv1.weight": torch.full((2,), 5.0)}
     mixed = interpolate_weights(tuned, original, 0.25, Path("dns3.tar"))
     assert torch.equal(mixed["denoiser.encoder.weight"], torch.full((3,), 0.25))

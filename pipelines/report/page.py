@@ -17,7 +17,8 @@ from pipelines.scoring import ALL_METRICS
 
 CARD_FACTS = (("name", "name"), ("checkpoint", "checkpoint"), ("sampler", "sampler"),
               ("network_evaluations", "NFE per chunk"), ("real_time_factor", "real-time factor"),
-              ("real_time_factor_without_speech_encoder", "without the speech encoder"), ("device", "device"), ("precision", "precision"))
+              ("real_time_factor_without_speech_encoder", "without the speech encoder"), ("device", "device"),
+              ("precision", "precision"))
 SHORT_LABELS = {"dnsmos_sig": "SIG", "dnsmos_bak": "BAK", "dnsmos_ovrl": "OVRL"}  # the file table's narrow headings
 
 STYLE = """
