@@ -16,7 +16,7 @@ DEFAULT_OUTPUT := enhanced/cmkt-gtcrn-debian-predictive
 # the sample mixtures of `make demo` and `make bench-peers` (voices, languages and noises the bundled model never heard)
 DEMO_MIXTURES := $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1
 
-.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers bench-kd bench-claims bench-ssl probe corpus train-default train-kd train-ncsnpp-small clean
+.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers bench-kd bench-claims bench-ssl probe corpus train-default train-kd train-ncsnpp-small train-ssl clean
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,7 @@ bench: install
 	$(PY) -m bench.speed --out bench/results/speed.json
 	$(PY) -m bench.speed --only throughput --out bench/results/training-throughput.json
 	$(PY) -m bench.enhance_memory --minutes 1,10,60 --out bench/results/enhance-memory.json
+	$(PY) -m bench.enhance_memory --model cmkt-gtcrn-ssl-debian --minutes 1,10,60 --out bench/results/enhance-memory-ssl.json
 	$(PY) -m bench.stages --data $(DATA) --out bench/results/stages.json
 	$(PY) -m bench.lips_throughput --data $(DATA) --jobs 1,2 --out bench/results/lips.json
 
@@ -105,14 +106,19 @@ train-kd: install
 train-ncsnpp-small: install
 	bash recipes/debian_corpus/train_ncsnpp_small.sh $(CORPUS) work/default
 
+# cmkt-gtcrn-ssl-debian (issues 21 and 26): GTCRN-DNS3 fine-tuned with frozen Whisper tiny.en states, on the corpus
+# with the volunteers' voices (its own corpus and workdir; about 1 CPU-hour and 10 GB)
+train-ssl: install
+	bash recipes/debian_corpus/train_ssl.sh work/corpus-all work/ssl
+
 # the enhancers a user would pick instead (noisereduce, RNNoise, DeepFilterNet3: the `bench` extra) and cmkt's
 # models, on the same held-out test voices (0 and 5 dB) and on the sample clips: JSON in bench/results/, charts in
 # docs/img/ (docs/results.md); paired differences against GTCRN-DNS3 as its authors published it. More cmkt
 # models: make bench-peers PEER_MODELS="--cmkt LABEL=PATH ..." (a model file, a checkpoint or a bundled name)
 PEER_MODELS ?=
 PEER_REFERENCE ?= gtcrn-dns3
-PEER_ARGS = --systems noisy,noisereduce,rnnoise,deepfilternet3 --cmkt bundled --cmkt cmkt-a-small-debian \
-	--cmkt gtcrn-dns3=$(DATA)/interop/gtcrn/model_trained_on_dns3.tar $(PEER_MODELS) --reference $(PEER_REFERENCE) --dnsmos
+PEER_ARGS = --systems noisy,noisereduce,rnnoise,deepfilternet3 --cmkt bundled --cmkt cmkt-gtcrn-ssl-debian \
+	--cmkt cmkt-a-small-debian --cmkt gtcrn-dns3=$(DATA)/interop/gtcrn/model_trained_on_dns3.tar $(PEER_MODELS) --reference $(PEER_REFERENCE) --dnsmos
 bench-peers: $(VENV)/.bench-installed
 	$(CMKT) prepare $(DEMO_MIXTURES) --workdir $(DEMO_DEFAULT) -q
 	$(PY) -m bench.peer_bench --workdir work/default --split test --snr 0,5 --limit 60 $(PEER_ARGS) \

@@ -1,7 +1,8 @@
-"""Peak memory (RSS) and wall time of `cmkt enhance FILE -o DIR` (the default model, no workdir), from a 1 s file
-to an hour.
+"""Peak memory (RSS) and wall time of `cmkt enhance FILE -o DIR` (the default model, or `--model NAME`; no
+workdir), from a 1 s file to an hour.
 
     python -m bench.enhance_memory --minutes 1,10,60 --out bench/results/enhance-memory.json
+    python -m bench.enhance_memory --model cmkt-gtcrn-ssl-debian --out bench/results/enhance-memory-ssl.json
 
 Each file is real speech mixed with real noise (../shared/data: the sample clips, repeated), written as 16 kHz
 16-bit PCM; each run is a fresh process, measured with wait4 (its own peak RSS). A 1 s file is enhanced twice and
@@ -43,10 +44,10 @@ def long_recording(path: Path, minutes: float) -> Path:
     return path
 
 
-def measure(path: Path, out_dir: Path) -> dict:
+def measure(path: Path, out_dir: Path, model: list[str]) -> dict:
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "cmkt_cli.main", "enhance", str(path), "-o", str(out_dir),
-                                "--force", "-q"], cwd=ROOT)
+                                "--force", "-q", *model], cwd=ROOT)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if status != 0:
@@ -57,22 +58,25 @@ def measure(path: Path, out_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", default="1,10,60")
+    parser.add_argument("--model", help="a bundled model's name or a model file (default: the default model)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    model = ["--model", args.model] if args.model else []
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         short = long_recording(Path(scratch) / "noisy-1s.wav", 1 / 60)
-        measure(short, Path(scratch) / "out")  # the cold start, not reported
-        warm = measure(short, Path(scratch) / "out")
+        measure(short, Path(scratch) / "out", model)  # the cold start, not reported
+        warm = measure(short, Path(scratch) / "out", model)
         print(f"1 s file, warm: {warm['wall_seconds']} s, peak RSS {warm['peak_rss_mb']} MB", flush=True)
         for minutes in (float(m) for m in args.minutes.split(",")):
             path = long_recording(Path(scratch) / f"noisy-{minutes:g}min.wav", minutes)
-            row = {"minutes": minutes, **measure(path, Path(scratch) / "out")}
+            row = {"minutes": minutes, **measure(path, Path(scratch) / "out", model)}
             row["within_target"] = row["peak_rss_mb"] <= TARGET_MB
             rows.append(row)
             print(f"{minutes:g} min: peak RSS {row['peak_rss_mb']} MB, {row['wall_seconds']} s", flush=True)
             path.unlink()
-    args.out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "target_mb": TARGET_MB,
+    args.out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "model": args.model or "default",
+                                    "target_mb": TARGET_MB,
                                     "target_warm_seconds": TARGET_WARM_SECONDS, "load_average": os.getloadavg()[0],
                                     "warm_1s_file": {**warm, "within_target": warm["wall_seconds"] <= TARGET_WARM_SECONDS},
                                     "rows": rows}, indent=1))

@@ -207,7 +207,8 @@ def load_for_inference(path: Path, device: torch.device) -> SpeechEnhancer:
     """
     payload = read_model(path)
     try:
-        model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), training_parts=False)
+        model = SpeechEnhancer(EnhancerConfig.from_dict(payload["config"]), training_parts=False,
+                               weights=payload["weights"])
     except BadInput as err:  # a name the registries do not know, e.g. an unknown preset or modality
         raise BadInput(f"{path}: its model config cannot be built ({err})") from None
     except (KeyError, TypeError, ValueError, AttributeError) as err:

@@ -49,7 +49,7 @@ from pipelines.models.subbands import band_mask
 from pipelines.models.tf_calibrated_kd import TeacherOutput, TimeFrequencyCalibratedKD
 from pipelines.models.visual_cross_attention import AudioVisualCrossAttention
 from pipelines.video.lip_track import LipTrack
-from pipelines.ssl.encoders import SSLModel, load_ssl_model, states_at_frames
+from pipelines.ssl.encoders import SSLModel, embedded_ssl_model, load_ssl_model, states_at_frames
 from pipelines.spectral import NORMALISATIONS, WINDOWS, FrontEnd, SpecTransform, crop_frames, pad_frames
 
 
@@ -210,9 +210,10 @@ class EnhancerConfig:
 
 
 class SpeechEnhancer(nn.Module):
-    def __init__(self, config: EnhancerConfig, training_parts: bool = True):
+    def __init__(self, config: EnhancerConfig, training_parts: bool = True, weights: dict | None = None):
         """training_parts=False builds the inference model: the parts only training uses (the text aligners, the
-        feature-distillation projections) are left out."""
+        feature-distillation projections) are left out. `weights`: the state dict about to be loaded, where it
+        holds the speech encoder's (a model file), so its encoder is shaped from them and not read from its source."""
         super().__init__()
         self.config = config
         self.spec = SpecTransform.of(config.front_end)
@@ -226,7 +227,7 @@ class SpeechEnhancer(nn.Module):
         if config.uses_video:
             self._attach_visual_attention()
         self.lip_encoder = LipResNet(config.lip_activation) if config.uses_video and config.lip_finetune else None
-        self.ssl_model = self._attach_speech_encoder() if config.ssl != "none" else None
+        self.ssl_model = self._attach_speech_encoder(weights or {}) if config.ssl != "none" else None
         self.speech_encoder_seconds = 0.0  # spent in the encoder since an enhancement run began: its cost, for the card
         if config.fusion != "none":
             self._attach_transfer_modules(training_parts)
@@ -246,11 +247,12 @@ class SpeechEnhancer(nn.Module):
                                                             config.hop_length * stride / SAMPLE_RATE,
                                                             config.av_dim, config.av_heads))
 
-    def _attach_speech_encoder(self) -> SSLModel:
+    def _attach_speech_encoder(self, weights: dict) -> SSLModel:
         """The encoder (part of the model: a frozen one keeps its weights, a fine-tuned one learns them) and the
         fusion of its chosen layers at the bottleneck of each network."""
         config = self.config
-        model = load_ssl_model(config.ssl_model or None)
+        model = (embedded_ssl_model(config.ssl_model, config.ssl_identity, weights)
+                 or load_ssl_model(config.ssl_model or None))
         if config.ssl_identity and (model.layers, model.width) != (config.ssl_identity["layers"],
                                                                    config.ssl_identity["width"]):
             raise BadInput(f"the model was trained with the speech encoder {config.ssl_model} of "
@@ -300,8 +302,16 @@ class SpeechEnhancer(nn.Module):
     def causal(self) -> bool:
         """Whether each output frame depends on input frames up to it only, so the model can stream: a predictive
         causal backbone that does not look at the lips (their attention sees the whole chunk)."""
-        return (not self.config.generative and self.denoiser.causal and not self.config.uses_video
-                and self.config.ssl == "none")  # the speech encoder attends to the whole chunk
+        return not self.why_not_causal
+
+    @property
+    def why_not_causal(self) -> str:
+        """What makes an output frame depend on later input, in words ('' when nothing does)."""
+        config = self.config
+        reasons = [(config.generative, "it is generative"), (config.uses_video, "it looks at the lips"),
+                   (config.ssl != "none", "its speech encoder attends over whole chunks"),
+                   (self.denoiser is None or not self.denoiser.causal, f"backbone {config.backbone} is not causal")]
+        return next((reason for applies, reason in reasons if applies), "")
 
     def tap_widths(self) -> dict[str, list[int]]:
         """The channels of each layer the denoiser taps for feature distillation, by stage (a dry run on 8 frames)."""

@@ -26,17 +26,26 @@ PCM_SCALE = 32768.0
 
 def can_stream(network: SpeechEnhancer, sampling: SamplingOptions) -> bool:
     """A causal predictive model that keeps the input's level (no peak normalisation), with its one sampler."""
-    return network.causal and network.config.normalisation == "none" and sampling.sampler == "predictive"
+    return not why_not_streamable(network, sampling)
+
+
+def why_not_streamable(network: SpeechEnhancer, sampling: SamplingOptions) -> str:
+    """What stops the model from streaming, in words ('' if nothing does)."""
+    if network.config.normalisation != "none":
+        return "it normalises the input's level"
+    if sampling.sampler != "predictive":
+        return f"sampler {sampling.sampler} is not the predictive one"
+    return network.why_not_causal
 
 
 class FrameStream:
     """Push samples in (`push`), take enhanced samples out; `finish` at the end of the input flushes the rest."""
 
     def __init__(self, network: SpeechEnhancer, sampling: SamplingOptions) -> None:
-        if not can_stream(network, sampling):
+        reason = why_not_streamable(network, sampling)
+        if reason:
             raise BadInput(f"streaming needs a causal model that keeps the input's level, with the predictive sampler "
-                           f"(a conv-recurrent one, such as the default): not backbone {network.config.backbone} "
-                           f"with {sampling.sampler}")
+                           f"(a conv-recurrent one, such as the default): not this one, {reason}")
         self.network, self.share = network, sampling.noisy_share
         self.spec = network.spec
         self.n_fft, self.hop = self.spec.n_fft, self.spec.hop_length

@@ -151,6 +151,29 @@ def test_the_distilled_student_ships_by_name_with_its_teacher_and_licence_on_its
     assert (tmp_path / "out" / "a.wav").is_file()
 
 
+def test_the_speech_encoder_model_ships_by_name_with_the_encoder_and_both_mit_notices(tmp_path):
+    """cmkt-gtcrn-ssl-debian (issues 21 and 26): GTCRN-DNS3 fine-tuned with frozen Whisper tiny.en states; the file
+    embeds the encoder, so Whisper's MIT notice travels with it beside GTCRN's, and the card says it cannot stream."""
+    from pipelines.checkpoints import read_model
+
+    model = read_model(model_file("cmkt-gtcrn-ssl-debian"))
+    config, card = model["config"], model["card"]
+    assert config["preset"] == "gtcrn" and config["ssl"] == "frozen" and config["ssl_layers"] == [2, 3, 4]
+    assert sum(v.numel() for k, v in model["weights"].items() if k.startswith("ssl_encoder.")) > 8_000_000
+    assert "Rong Xiaobin" in card["licence"] and "Copyright (c) 2022 OpenAI" in card["encoder_licence"]
+    assert "not causal" in card["model"]
+    write_wav(tmp_path / "a.wav", speech_like(0.5))
+    result = run_cli("enhance", tmp_path / "a.wav", "--model", "cmkt-gtcrn-ssl-debian", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a.wav").is_file()
+    from pipelines.enhancing import Engine
+    from pipelines.streaming import why_not_streamable
+
+    engine, default = Engine.load("cmkt-gtcrn-ssl-debian"), Engine.load()
+    assert why_not_streamable(engine.network, engine.sampling) == "its speech encoder attends over whole chunks"
+    assert why_not_streamable(default.network, default.sampling) == ""
+
+
 def test_an_unknown_model_name_or_two_models_at_once_are_one_line_errors(tmp_path, checkpoint):
     write_wav(tmp_path / "a.wav", speech_like(0.5))
     result = run_cli("enhance", tmp_path / "a.wav", "--model", "nope", "-w", tmp_path / "w")

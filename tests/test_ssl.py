@@ -135,6 +135,28 @@ def test_a_run_from_an_audio_model_adds_the_encoder_with_its_own_weights(featuri
         torch.testing.assert_close(weights[f"ssl_encoder.{name}"], value, rtol=0, atol=0)
 
 
+def test_a_model_file_brings_its_own_speech_encoder(featurized, monkeypatch):
+    """A trained model loads for enhancement without reading the encoder's source model (it embeds the encoder's
+    weights; the encoder is shaped from them), and its encoder gives what the source model's gives."""
+    import soundfile as sf
+
+    import pipelines.enhancer
+    from pipelines.checkpoints import load_for_inference
+
+    result = run_cli("train", "-w", featurized, *FAST, "--ssl", "frozen", "--run-name", "ssl-embedded")
+    assert result.exit_code == 0, result.output
+    source = load_ssl_model(None).encoder
+
+    def no_source(name):
+        raise AssertionError(f"read the speech encoder's source model {name}")
+
+    monkeypatch.setattr(pipelines.enhancer, "load_ssl_model", no_source)
+    model = load_for_inference(featurized / "train" / "ssl-embedded" / "last.ckpt", torch.device("cpu"))
+    wave = torch.from_numpy(sf.read(shared(f"speech_en/{CLIPS[0]}"), dtype="float32")[0][:32_000])[None]
+    with torch.inference_mode():
+        torch.testing.assert_close(model.ssl_encoder(wave), source(wave))
+
+
 def test_bad_ssl_requests_are_one_line_errors(featurized):
     cases = [(["--ssl", "frozen", "--augment", "gain"], "--augment"),
              (["--ssl", "frozen", "--ssl-layers", "7"], "layers 0,1,2,3,4"),

@@ -132,3 +132,19 @@ def load_whisper_encoder(path: Path) -> WhisperEncoder:
     ours = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
     encoder.load_state_dict(ours)
     return encoder.eval()
+
+
+def is_whisper_encoder_state(state: dict[str, Tensor]) -> bool:
+    return {"conv1.weight", "positional_embedding", "ln_post.weight"} <= state.keys()
+
+
+def whisper_encoder_from_state(state: dict[str, Tensor]) -> WhisperEncoder:
+    """The encoder shaped by its own state dict (as a model file embeds it), so enhancing with a model file reads no
+    Whisper model besides: the sizes come from the tensors' shapes, the heads from Whisper's 64 channels per head,
+    which every Whisper size keeps. Weights not loaded here: the model's load_state_dict does that."""
+    width, n_mels, _ = state["conv1.weight"].shape
+    if width % 64:
+        raise ValueError(f"a Whisper encoder's width is a multiple of 64 channels, this one's is {width}")
+    context = state["positional_embedding"].shape[0]
+    layers = len({key.split(".")[1] for key in state if key.startswith("blocks.")})
+    return WhisperEncoder(n_mels, context, width, width // 64, layers).eval()
