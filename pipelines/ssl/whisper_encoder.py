@@ -23,6 +23,7 @@ from pipelines.errors import BadInput
 SAMPLE_RATE, N_FFT, HOP = 16_000, 400, 160
 FRAME_SECONDS = 2 * HOP / SAMPLE_RATE  # 20 ms per hidden state
 MAX_SECONDS = 30.0
+HEAD_WIDTH = 64  # channels per attention head in every Whisper size (tiny 384 = 6 x 64 ... large 1280 = 20 x 64)
 
 
 def mel_filters(n_mels: int, sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT) -> np.ndarray:
@@ -140,11 +141,11 @@ def is_whisper_encoder_state(state: dict[str, Tensor]) -> bool:
 
 def whisper_encoder_from_state(state: dict[str, Tensor]) -> WhisperEncoder:
     """The encoder shaped by its own state dict (as a model file embeds it), so enhancing with a model file reads no
-    Whisper model besides: the sizes come from the tensors' shapes, the heads from Whisper's 64 channels per head,
-    which every Whisper size keeps. Weights not loaded here: the model's load_state_dict does that."""
+    Whisper model besides: the sizes come from the tensors' shapes, the heads from HEAD_WIDTH. Weights not loaded
+    here: the model's load_state_dict does that."""
     width, n_mels, _ = state["conv1.weight"].shape
-    if width % 64:
-        raise ValueError(f"a Whisper encoder's width is a multiple of 64 channels, this one's is {width}")
+    if width % HEAD_WIDTH:
+        raise ValueError(f"a Whisper encoder's width is a multiple of {HEAD_WIDTH} channels, this one's is {width}")
     context = state["positional_embedding"].shape[0]
     layers = len({key.split(".")[1] for key in state if key.startswith("blocks.")})
-    return WhisperEncoder(n_mels, context, width, width // 64, layers).eval()
+    return WhisperEncoder(n_mels, context, width, width // HEAD_WIDTH, layers).eval()
