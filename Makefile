@@ -12,11 +12,11 @@ OPENAI_WHISPER_PACKAGES := openai-whisper==20250625 tiktoken==0.14.0 more-iterto
 
 DEMO_DEFAULT ?= work/demo-default
 CORPUS ?= work/corpus
-DEFAULT_OUTPUT := enhanced/cmkt-gtcrn-debian-predictive
+DEFAULT_OUTPUT := enhanced/cmkt-gtcrn-ssl-kd-debian-predictive
 # the sample mixtures of `make demo` and `make bench-peers` (voices, languages and noises the bundled model never heard)
 DEMO_MIXTURES := $(DATA)/speech_en $(DATA)/grid --noise $(DATA)/noise --snr 0,5,10 --seed 0 --split 0,0,1
 
-.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers bench-kd bench-claims bench-ssl probe corpus train-default train-kd train-ncsnpp-small train-ssl clean
+.PHONY: install demo test test-all bench bench-quick bench-nfe bench-default bench-peers bench-kd bench-claims bench-ssl probe corpus train-default train-gtcrn train-kd train-ncsnpp-small train-ssl clean
 
 install: $(VENV)/.installed
 
@@ -56,7 +56,7 @@ bench: install
 	$(PY) -m bench.speed --out bench/results/speed.json
 	$(PY) -m bench.speed --only throughput --out bench/results/training-throughput.json
 	$(PY) -m bench.enhance_memory --minutes 1,10,60 --out bench/results/enhance-memory.json
-	$(PY) -m bench.enhance_memory --model cmkt-gtcrn-ssl-debian --minutes 1,10,60 --out bench/results/enhance-memory-ssl.json
+	$(PY) -m bench.enhance_memory --model cmkt-gtcrn-debian --minutes 1,10,60 --out bench/results/enhance-memory-causal.json
 	$(PY) -m bench.stages --data $(DATA) --out bench/results/stages.json
 	$(PY) -m bench.lips_throughput --data $(DATA) --jobs 1,2 --out bench/results/lips.json
 
@@ -77,11 +77,18 @@ bench-nfe: install
 corpus: install
 	$(PY) recipes/debian_corpus/build_corpus.py --out $(CORPUS) --voices games-prompts
 
+# the default model, cmkt-gtcrn-ssl-kd-debian (issue 21): GTCRN-DNS3 fine-tuned with frozen Whisper tiny.en states and
+# output distillation from GTCRN-DNS3, on the corpus with the volunteers' voices (its own corpus and workdir; about
+# 1 CPU-hour and 10 GB)
 train-default: install
-	bash recipes/debian_corpus/train_default.sh $(CORPUS) work/default
+	VARIANT=distilled bash recipes/debian_corpus/train_ssl.sh work/corpus-all work/ssl
+
+# the causal model cmkt-gtcrn-debian (what `cmkt enhance -` streams with; the default before cmkt-gtcrn-ssl-kd-debian)
+train-gtcrn: install
+	bash recipes/debian_corpus/train_gtcrn.sh $(CORPUS) work/default
 
 # the distillation seed table (issue 23; docs/results.md): a GTCRN-size student alone, with output KD, tfckd and
-# sub-band KD, 3 seeds each, on the held-out test voices of the train-default workdir (hours on 2 cores, resumable)
+# sub-band KD, 3 seeds each, on the held-out test voices of the train-gtcrn workdir (hours on 2 cores, resumable)
 bench-kd: install
 	$(PY) -m bench.kd_seeds --workdir work/default --jobs 2 --out bench/results/kd-seeds.json --png docs/img/kd-seeds.png
 
@@ -106,10 +113,9 @@ train-kd: install
 train-ncsnpp-small: install
 	bash recipes/debian_corpus/train_ncsnpp_small.sh $(CORPUS) work/default
 
-# cmkt-gtcrn-ssl-debian (issues 21 and 26): GTCRN-DNS3 fine-tuned with frozen Whisper tiny.en states, on the corpus
-# with the volunteers' voices (its own corpus and workdir; about 1 CPU-hour and 10 GB)
+# cmkt-gtcrn-ssl-debian (issues 21 and 26): the default's recipe without the distillation, seed 0
 train-ssl: install
-	bash recipes/debian_corpus/train_ssl.sh work/corpus-all work/ssl
+	VARIANT=frozen bash recipes/debian_corpus/train_ssl.sh work/corpus-all work/ssl
 
 # the enhancers a user would pick instead (noisereduce, RNNoise, DeepFilterNet3: the `bench` extra) and cmkt's
 # models, on the same held-out test voices (0 and 5 dB) and on the sample clips: JSON in bench/results/, charts in
@@ -117,7 +123,7 @@ train-ssl: install
 # models: make bench-peers PEER_MODELS="--cmkt LABEL=PATH ..." (a model file, a checkpoint or a bundled name)
 PEER_MODELS ?=
 PEER_REFERENCE ?= gtcrn-dns3
-PEER_ARGS = --systems noisy,noisereduce,rnnoise,deepfilternet3 --cmkt bundled --cmkt cmkt-gtcrn-ssl-debian \
+PEER_ARGS = --systems noisy,noisereduce,rnnoise,deepfilternet3 --cmkt bundled --cmkt cmkt-gtcrn-ssl-debian --cmkt cmkt-gtcrn-debian \
 	--cmkt cmkt-a-small-debian --cmkt gtcrn-dns3=$(DATA)/interop/gtcrn/model_trained_on_dns3.tar $(PEER_MODELS) --reference $(PEER_REFERENCE) --dnsmos
 bench-peers: $(VENV)/.bench-installed
 	$(CMKT) prepare $(DEMO_MIXTURES) --workdir $(DEMO_DEFAULT) -q

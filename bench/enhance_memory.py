@@ -2,7 +2,7 @@
 workdir), from a 1 s file to an hour.
 
     python -m bench.enhance_memory --minutes 1,10,60 --out bench/results/enhance-memory.json
-    python -m bench.enhance_memory --model cmkt-gtcrn-ssl-debian --out bench/results/enhance-memory-ssl.json
+    python -m bench.enhance_memory --model cmkt-gtcrn-debian --out bench/results/enhance-memory-causal.json
 
 Each file is real speech mixed with real noise (../shared/data: the sample clips, repeated), written as 16 kHz
 16-bit PCM; each run is a fresh process, measured with wait4 (its own peak RSS). A 1 s file is enhanced twice and

@@ -23,7 +23,7 @@ from bench.nfe_quality import load_split
 from bench.seed_runs import Run, evaluate, evaluate_run, plot, summarise, table, train_all
 from pipelines.data.mixing import parse_snrs
 
-TEACHER = "cmkt-gtcrn-debian"  # the bundled default: GTCRN's size, fine-tuned from GTCRN-DNS3 on the corpus
+TEACHER = "cmkt-gtcrn-debian"  # the causal bundled model: GTCRN's size, fine-tuned from GTCRN-DNS3 on the corpus
 BANDS = 2  # sub-band KD: elite teachers of 2 equal bands (0-4 and 4-8 kHz)
 COMMON = ("--preset", "gtcrn", "--modality", "a", "--batch-size", "16", "--crop-frames", "126", "--lr", "1e-3",
           "--max-steps", "600", "--lr-decay-steps", "300", "--validate-every", "300", "--val-utterances", "32",

@@ -148,14 +148,17 @@ STREAM = Path("-")  # `cmkt enhance - -o -`: standard input to standard output
 def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy file or a folder of them; "
                                                              "without it, the prepared --split of the workdir; - "
                                                              "streams standard input (16 kHz WAV or raw 16-bit PCM) "
-                                                             "to standard output, 32 ms behind (causal models)."),
+                                                             "to standard output, 32 ms behind (causal models; "
+                                                             "without --model, the causal cmkt-gtcrn-debian)."),
                     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder for enhanced WAVs "
                                                        "(one file without it: NAME_enhanced.wav beside the input)."),
                     model: Optional[str] = MODEL, ckpt: Optional[Path] = CKPT, sampler: Optional[str] = SAMPLER,
                     steps: Optional[int] = ENHANCE_STEPS, corrector: str = CORRECTOR, snr: float = SNR_PC, t_start: float = T_START,
                     step_rule: Optional[str] = STEP_RULE, attenuation_limit: Optional[float] = ATTENUATION_LIMIT,
                     seed: int = SEED,
-                    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Chunks enhanced together."),
+                    # pipelines.inference.BATCH_SIZE, not imported here: the CLI answers before torch loads
+                    batch_size: int = typer.Option(2, "--batch-size", min=1, help="Chunks enhanced together "
+                                                   "(speed and memory only: outputs do not depend on it)."),
                     chunk_seconds: float = CHUNK, device: str = DEVICE,
                     video: Optional[Path] = typer.Option(None, "--video", help="For av/avl checkpoints: the speaker's "
                                                          "video (a file, or a folder matched to the inputs by stem)."),
@@ -175,10 +178,10 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
     from pipelines.inference import SamplingOptions
     from pipelines.pretrained import bundled_model
 
-    def chosen_model() -> Path:
+    def chosen_model(streaming: bool = False) -> Path:
         if model is not None and ckpt is not None:
             raise BadInput("--model names a bundled model and --ckpt a file: give one of them")
-        return ckpt or bundled_model(model)
+        return ckpt or bundled_model(model, streaming)
 
     def chosen_sampling() -> Optional[SamplingOptions]:
         chosen = sampler or ("pc" if steps is not None else None)  # neither: the model card's sampler
@@ -188,7 +191,7 @@ def enhance_command(inputs: Optional[Path] = typer.Argument(None, help="A noisy 
         with command_session(quiet=True):
             if out not in (None, STREAM):
                 raise BadInput("enhancing standard input (-) writes to standard output: give -o - or no -o")
-            _enhance_stream(chosen_model(), attenuation_limit, device_name(device))
+            _enhance_stream(chosen_model(streaming=True), attenuation_limit, device_name(device))
         return
     if out == STREAM:
         with command_session(quiet):

@@ -17,7 +17,7 @@ from pipelines.artifacts import Workdir, WorkdirLock
 from pipelines.audio_io import SAMPLE_RATE
 from pipelines.enhancing import ENHANCED_SUFFIX
 from pipelines.enhancing import Engine as Model
-from pipelines.inference import SamplingOptions
+from pipelines.inference import BATCH_SIZE, SamplingOptions
 from pipelines.metrics import intrusive_metrics
 from pipelines.reporting import Reporter
 from pipelines.stages.prepare import PrepareOptions
@@ -42,7 +42,7 @@ def enhance(model: Model, noisy: np.ndarray, sample_rate: int = SAMPLE_RATE, sam
 
 
 def enhance_many(model: Model, noisy: Sequence[np.ndarray], sample_rate: int = SAMPLE_RATE,
-                 sampling: SamplingOptions | None = None, seed: int = 0, batch_size: int = 4) -> list[np.ndarray]:
+                 sampling: SamplingOptions | None = None, seed: int = 0, batch_size: int = BATCH_SIZE) -> list[np.ndarray]:
     """`enhance` for several waveforms at once; each output is the one `enhance` gives for it alone."""
     return replace(model.with_sampling(sampling), batch_size=batch_size).enhance(list(noisy), sample_rate, seed)
 

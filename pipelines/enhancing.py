@@ -25,7 +25,7 @@ from pipelines.data.layout import media_files
 from pipelines.devices import resolve_device
 from pipelines.enhancer import SpeechEnhancer
 from pipelines.errors import BadInput
-from pipelines.inference import SamplingOptions, enhance_recordings
+from pipelines.inference import BATCH_SIZE, SamplingOptions, enhance_long_recording, enhance_recordings
 from pipelines.pretrained import card_sampling, model_file
 from pipelines.reporting import Reporter
 from pipelines.run_card import RUN_CARD, write_run_card
@@ -33,7 +33,7 @@ from pipelines.stage_report import StageReport
 from pipelines.streaming import can_stream, enhance_whole
 
 ENHANCED_SUFFIX = "_enhanced"  # noisy.wav -> noisy_enhanced.wav when no output folder is given
-LONG_FILE_SECONDS = 60  # a causal model reads, enhances and writes longer 16 kHz files block by block
+LONG_FILE_SECONDS = 60  # longer 16 kHz files are read, enhanced and written block by block
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Engine:
     network: SpeechEnhancer
     path: Path
     sampling: SamplingOptions
-    batch_size: int = 4  # chunks enhanced together (outputs do not depend on it)
+    batch_size: int = BATCH_SIZE  # chunks enhanced together (outputs do not depend on it)
     chunk_seconds: float = 8.0  # memory is bounded by the chunk, not by the recording's length
     precision: str = "fp32"  # or "bf16" autocast (pipelines/speedups.py)
 
@@ -99,10 +99,9 @@ class Engine:
         """Enhance an audio (or video) file into `target`, at its rate and length and in its sample format (16-bit
         in, 16-bit out) unless `subtype` is given; returns whether samples beyond full scale were clipped to fit an
         integer format, and the file's duration in seconds."""
-        if can_stream(self.network, self.sampling):
-            blocks = audio_blocks(path, int(self.chunk_seconds * SAMPLE_RATE), LONG_FILE_SECONDS * SAMPLE_RATE)
-            if blocks is not None:
-                return self._stream_file(blocks, target, subtype or blocks.subtype), blocks.frames / SAMPLE_RATE
+        blocks = audio_blocks(path, int(self.chunk_seconds * SAMPLE_RATE), LONG_FILE_SECONDS * SAMPLE_RATE)
+        if blocks is not None:
+            return self._stream_file(blocks, target, subtype or blocks.subtype, seed), blocks.frames / SAMPLE_RATE
         audio = load_audio(path)
         enhanced = self.check_finite(self.enhance_16k([audio.samples], seed)[0][0], path)
         subtype = subtype or audio.source_subtype
@@ -130,13 +129,22 @@ class Engine:
                            f"nothing written")
         return enhanced
 
-    def _stream_file(self, blocks: AudioBlocks, target: Path, subtype: str) -> bool:
+    def _stream_file(self, blocks: AudioBlocks, target: Path, subtype: str, seed: int) -> bool:
         """A long 16 kHz file read, enhanced and written block by block: memory stays bounded; the output is the
-        one the whole file gives."""
+        one the whole file gives (frame by frame for a causal model, chunk by chunk for any other)."""
+        peak = max((float(np.max(np.abs(block))) for block in blocks), default=0.0)  # a first, cheap pass
+        if not peak:
+            enhanced_blocks = iter(blocks)  # silence comes back as it is, as from `enhance_16k`
+        elif can_stream(self.network, self.sampling):
+            enhanced_blocks = enhance_whole(self.network, self.sampling, blocks)
+        else:
+            enhanced_blocks = enhance_long_recording(self.network, blocks, blocks.frames, peak, self.sampling,
+                                                     self.batch_size, self.chunk_seconds, seed=seed,
+                                                     precision=self.precision)
         clipped = False
         with replaced_atomically(target) as partial, sf.SoundFile(partial, "w", SAMPLE_RATE, 1, subtype,
                                                                   format="WAV") as out:
-            for enhanced in enhance_whole(self.network, self.sampling, blocks):
+            for enhanced in enhanced_blocks:
                 samples, clipped_here = fit_to_format(self.check_finite(enhanced, blocks.path), subtype)
                 clipped = clipped or clipped_here
                 out.write(samples)

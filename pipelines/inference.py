@@ -4,10 +4,11 @@ Each recording is scaled by its peak (as in training; models whose front end kee
 are fed it as it is), cut into overlapping chunks of at most `chunk_seconds`, and the chunks of
 several recordings are enhanced together in batches of equal-length chunks only: padding a shorter
 chunk would change what the network hears at its end, so a file's output would depend on which files
-shared its batch. Outputs are overlap-added with linear cross-fades and scaled back. Memory depends
-on the chunk and batch sizes, not on the recording length. With an attenuation limit, a share of the
-noisy input is mixed back into each output. (Causal models skip the chunking: pipelines/enhancing.py
-enhances each of their recordings whole, block by block.)
+shared its batch. Outputs are overlap-added with linear cross-fades and scaled back. With an attenuation
+limit, a share of the noisy input is mixed back into each output. A long file goes through
+`enhance_long_recording`, which reads, enhances and yields it block by block with the same chunks, so
+its memory depends on the chunk and batch sizes, not on its length. (Causal models skip the chunking:
+pipelines/enhancing.py enhances each of their recordings whole, block by block.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from pipelines.video.lip_track import LipTrack, video_context
 
 
 STEP_RULE_TAGS = {"t_eps": "teps", "1/N": "invN"}  # in output folder names: no '/'
+# chunks enhanced together (outputs do not depend on it): on 2 CPU cores 4 were 3 % faster than 2 and held 65 MB
+# more for the default model (docs/performance.md)
+BATCH_SIZE = 2
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def plan_chunks(lengths: list[int], chunk: int, overlap: int) -> list[Chunk]:
 
 
 def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], options: SamplingOptions,
-                       batch_size: int = 4, chunk_seconds: float = 8.0, overlap_seconds: float = 0.5,
+                       batch_size: int = BATCH_SIZE, chunk_seconds: float = 8.0, overlap_seconds: float = 0.5,
                        sample_rate: int = 16_000, seed: int = 0,
                        on_batch: Callable[[int], None] | None = None,
                        lips: list[LipTrack | None] | None = None,
@@ -135,44 +139,99 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
     inside it); None, or None for a recording, enhances it without video. `precision`:
     "bf16" runs the networks under bf16 autocast (pipelines/speedups.py).
     """
-    device = next(model.parameters()).device
-    chunk = max(int(chunk_seconds * sample_rate), 1)
-    overlap = min(int(overlap_seconds * sample_rate), chunk // 2)
-    peak = model.config.normalisation == "peak"
-    scales = [float(np.max(np.abs(r))) if peak else 1.0 for r in recordings]
+    chunk, overlap = _chunk_sizes(chunk_seconds, overlap_seconds, sample_rate)
+    scales = [_scale(model, r) for r in recordings]
     chunks = plan_chunks([len(r) for r in recordings], chunk, overlap)
     # whole-length buffers in float32, normalised in place: 4 bytes a sample each, like the input
     outputs = [np.zeros(len(r), dtype=np.float32) for r in recordings]
     weights = [np.zeros(len(r), dtype=np.float32) for r in recordings]
     evaluations = 0
-    with torch.inference_mode():
-        for batch in _batches(chunks, batch_size):
-            pieces = [recordings[c.recording][c.start:c.stop] for c in batch]
-            noisy = torch.stack([torch.from_numpy(piece) / scales[c.recording] for piece, c in zip(pieces, batch)])
-            generator = [chunk_generator(piece, seed, device) for piece in pieces]
-            video = None
-            if model.config.uses_video and lips is not None:
-                windows = [(c.start / sample_rate, (c.stop - c.start) / sample_rate) for c in batch]
-                video = video_context([lips[c.recording] for c in batch], windows, (model.config.visual_dim,))
-                video = {name: value.to(device) for name, value in video.items()}
-            with autocast(device, precision):
-                enhanced, nfe = model.enhance(noisy.to(device), options.sampler, generator, video,
-                                              **options.sampler_kwargs())
-            evaluations += nfe
-            enhanced = enhanced.float().cpu().numpy()
-            for row, c in enumerate(batch):
-                fade = _fade(c, len(recordings[c.recording]), overlap)
-                outputs[c.recording][c.start:c.stop] += fade * enhanced[row]
-                weights[c.recording][c.start:c.stop] += fade
-            if on_batch is not None:
-                on_batch(len(batch))
-    share = options.noisy_share
+    for batch in _batches(chunks, batch_size):
+        pieces = [recordings[c.recording][c.start:c.stop] for c in batch]
+        video = None
+        if model.config.uses_video and lips is not None:
+            video = video_context([lips[c.recording] for c in batch],
+                                  [(c.start / sample_rate, (c.stop - c.start) / sample_rate) for c in batch],
+                                  (model.config.visual_dim,))
+        enhanced, nfe = _enhance_pieces(model, pieces, [scales[c.recording] for c in batch], options, seed, video,
+                                        precision)
+        evaluations += nfe
+        for row, c in enumerate(batch):
+            fade = _fade(c, len(recordings[c.recording]), overlap)
+            outputs[c.recording][c.start:c.stop] += fade * enhanced[row]
+            weights[c.recording][c.start:c.stop] += fade
+        if on_batch is not None:
+            on_batch(len(batch))
     for output, weight, scale, recording in zip(outputs, weights, scales, recordings):
-        output /= np.maximum(weight, 1e-8, out=weight)
-        output *= scale
-        if share:
-            mix_noisy_back(output, recording, share)
+        _finish(output, weight, scale, recording, options.noisy_share)
     return outputs, evaluations
+
+
+def enhance_long_recording(model: SpeechEnhancer, blocks: Iterable[np.ndarray], length: int, peak: float,
+                           options: SamplingOptions, batch_size: int = BATCH_SIZE, chunk_seconds: float = 8.0,
+                           overlap_seconds: float = 0.5, sample_rate: int = 16_000, seed: int = 0,
+                           precision: str = "fp32") -> Iterator[np.ndarray]:
+    """One non-silent recording of `length` samples and peak `peak`, read as `blocks`: the output
+    `enhance_recordings` gives for it whole, yielded as each part of it is final. Memory is bounded by a batch of
+    chunks, not by the recording, so hours of audio enhance in the memory a minute takes."""
+    chunk, overlap = _chunk_sizes(chunk_seconds, overlap_seconds, sample_rate)
+    scale = peak if model.config.normalisation == "peak" else 1.0
+    blocks = iter(blocks)
+    noisy = np.zeros(0, dtype=np.float32)  # the input from sample `done` on
+    output = np.zeros(0, dtype=np.float32)  # the overlap-added output from `done` on, and its fade weights
+    weight = np.zeros(0, dtype=np.float32)
+    done = 0  # every output sample before it is final and was yielded
+    batches = list(_batches(plan_chunks([length], chunk, overlap), batch_size))  # one recording: in time order
+    for number, batch in enumerate(batches):
+        while done + len(noisy) < batch[-1].stop:
+            block = next(blocks, None)
+            if block is None:
+                raise BadInput(f"the recording ended after {done + len(noisy)} of the {length} samples it declared")
+            noisy = np.concatenate([noisy, block])
+        enhanced, _ = _enhance_pieces(model, [noisy[c.start - done:c.stop - done] for c in batch],
+                                      [scale] * len(batch), options, seed, None, precision)
+        grow = batch[-1].stop - done - len(output)
+        output, weight = np.pad(output, (0, grow)), np.pad(weight, (0, grow))
+        for row, c in enumerate(batch):
+            fade = _fade(c, length, overlap)
+            output[c.start - done:c.stop - done] += fade * enhanced[row]
+            weight[c.start - done:c.stop - done] += fade
+        final = batches[number + 1][0].start - done if number + 1 < len(batches) else length - done
+        yield _finish(output[:final], weight[:final], scale, noisy[:final], options.noisy_share)
+        noisy, output, weight, done = noisy[final:], output[final:], weight[final:], done + final
+
+
+def _chunk_sizes(chunk_seconds: float, overlap_seconds: float, sample_rate: int) -> tuple[int, int]:
+    chunk = max(int(chunk_seconds * sample_rate), 1)
+    return chunk, min(int(overlap_seconds * sample_rate), chunk // 2)
+
+
+def _scale(model: SpeechEnhancer, recording: np.ndarray) -> float:
+    """What a recording is divided by before the network hears it: its peak for peak-normalised models."""
+    return float(np.max(np.abs(recording))) if model.config.normalisation == "peak" else 1.0
+
+
+def _enhance_pieces(model: SpeechEnhancer, pieces: list[np.ndarray], scales: list[float], options: SamplingOptions,
+                    seed: int, video: dict | None, precision: str) -> tuple[np.ndarray, int]:
+    """One batch of equal-length chunks through the networks: their (scaled) outputs and the evaluations used."""
+    device = next(model.parameters()).device
+    noisy = torch.stack([torch.from_numpy(piece) / scale for piece, scale in zip(pieces, scales)])
+    generator = [chunk_generator(piece, seed, device) for piece in pieces]
+    if video is not None:
+        video = {name: value.to(device) for name, value in video.items()}
+    with torch.inference_mode(), autocast(device, precision):
+        enhanced, nfe = model.enhance(noisy.to(device), options.sampler, generator, video, **options.sampler_kwargs())
+    return enhanced.float().cpu().numpy(), nfe
+
+
+def _finish(output: np.ndarray, weight: np.ndarray, scale: float, noisy: np.ndarray, share: float) -> np.ndarray:
+    """Overlap-added chunks made final, in place: divided by their fade weights, scaled back, the attenuation
+    limit's share of the noisy input mixed back."""
+    output /= np.maximum(weight, 1e-8, out=weight)
+    output *= scale
+    if share:
+        mix_noisy_back(output, noisy, share)
+    return output
 
 
 def chunk_generator(samples: np.ndarray, seed: int, device: torch.device) -> torch.Generator:

@@ -15,8 +15,11 @@ from pipelines.errors import BadInput
 from pipelines.inference import SamplingOptions
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-DEFAULT_NAME = "cmkt-gtcrn-debian"
+DEFAULT_NAME = "cmkt-gtcrn-ssl-kd-debian"
 DEFAULT_MODEL = WEIGHTS / f"{DEFAULT_NAME}.pt"
+# what `cmkt enhance -` (standard input, frame by frame) uses when no model is named: streaming needs a causal model,
+# and the default's speech encoder attends over whole chunks
+STREAMING_NAME = "cmkt-gtcrn-debian"
 
 
 def bundled_names() -> list[str]:
@@ -25,9 +28,9 @@ def bundled_names() -> list[str]:
     return sorted(names, key=lambda name: name != DEFAULT_NAME)
 
 
-def bundled_model(name: str | None = None) -> Path:
-    """The model file of the bundled model `name` (None: the default)."""
-    name = name or DEFAULT_NAME
+def bundled_model(name: str | None = None, streaming: bool = False) -> Path:
+    """The model file of the bundled model `name` (None: the default, or with `streaming` the causal default)."""
+    name = name or (STREAMING_NAME if streaming else DEFAULT_NAME)
     if name not in bundled_names():
         known = ", ".join(bundled_names()) or "none: a partial install? reinstall cmkt"
         raise BadInput(f"no bundled model named {name!r} (bundled: {known}); a model file of your own goes to --ckpt")

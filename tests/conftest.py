@@ -107,7 +107,7 @@ def flat_corpus(tmp_path: Path) -> tuple[Path, Path]:
     return clean, noise
 
 
-DEFAULT_OUTPUT = "cmkt-gtcrn-debian-predictive"  # where `cmkt enhance -w` puts the bundled model's outputs
+DEFAULT_OUTPUT = "cmkt-gtcrn-ssl-kd-debian-predictive"  # where `cmkt enhance -w` puts the bundled model's outputs
 
 
 @pytest.fixture(scope="session")

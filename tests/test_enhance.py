@@ -291,6 +291,34 @@ def test_an_attenuation_limit_mixes_the_noisy_input_back(tmp_path, checkpoint):
         assert result.exit_code == 2 and "Traceback" not in result.output
 
 
+def test_a_long_file_enhanced_block_by_block_equals_it_enhanced_whole(tmp_path, checkpoint, monkeypatch):
+    """A model that is not causal (here a peak-normalised NCSN++ with an attenuation limit) reads, enhances and
+    writes a long file in blocks, with the chunks it gives the whole recording: the same output, bounded memory."""
+    import pipelines.enhancing
+    from pipelines.enhancing import Engine
+    from pipelines.inference import enhance_long_recording
+
+    model = load_for_inference(checkpoint, torch.device("cpu"))
+    options = SamplingOptions("predictive", attenuation_limit=12.0)
+    noisy = (np.tile(speech_like(1.0), 4)[:55_555] * np.linspace(0.2, 1.0, 55_555)).astype(np.float32)
+    whole = enhance_recordings(model, [noisy], options, batch_size=2, chunk_seconds=0.5)[0][0]
+    blocks = (noisy[first:first + 1234] for first in range(0, len(noisy), 1234))
+    pieces = list(enhance_long_recording(model, blocks, len(noisy), float(np.max(np.abs(noisy))), options,
+                                         batch_size=2, chunk_seconds=0.5))
+    assert len(pieces) > 2 and sum(map(len, pieces)) == len(noisy)
+    np.testing.assert_allclose(np.concatenate(pieces), whole, rtol=0, atol=1e-6)
+
+    monkeypatch.setattr(pipelines.enhancing, "LONG_FILE_SECONDS", 2)  # what an hour does, in 3.5 s
+    engine = Engine.load(checkpoint, options, chunk_seconds=0.5, batch_size=2)
+    sf.write(tmp_path / "long.wav", noisy, 16_000, subtype="FLOAT")
+    clipped, seconds = engine.enhance_file(tmp_path / "long.wav", tmp_path / "out.wav")
+    assert not clipped and seconds == pytest.approx(len(noisy) / 16_000)
+    np.testing.assert_allclose(sf.read(tmp_path / "out.wav", dtype="float32")[0], whole, rtol=0, atol=1e-6)
+    sf.write(tmp_path / "silent.wav", np.zeros(40_000, dtype=np.float32), 16_000, subtype="FLOAT")
+    engine.enhance_file(tmp_path / "silent.wav", tmp_path / "silent_out.wav")
+    assert not np.any(sf.read(tmp_path / "silent_out.wav")[0])  # silence comes back as it is
+
+
 @pytest.mark.parametrize("sampler", ["predictive", "ode"])
 def test_a_files_output_does_not_depend_on_its_batch_or_order(tmp_path, checkpoint, sampler):
     inputs = tmp_path / "in"

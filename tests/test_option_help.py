@@ -77,3 +77,14 @@ def test_the_help_shows_every_declared_name_with_its_line(option, group):
 def test_the_help_lists_a_group_as_a_sentence():
     assert options._choices_help({"a": "x", "b": "y", "c": "z"}, "Pick: ") == "Pick: a (x), b (y) or c (z)."
     assert options._choices_help({"a": "x"}, tail="!") == "a (x)!"
+
+
+def test_the_cli_enhances_with_the_engines_batch_size_by_default():
+    """The CLI states its default without importing torch; it must be the engine's."""
+    import typer.main
+
+    from cmkt_cli.main import app
+    from pipelines.inference import BATCH_SIZE
+
+    enhance = typer.main.get_command(app).commands["enhance"]
+    assert next(p.default for p in enhance.params if p.name == "batch_size") == BATCH_SIZE

@@ -7,6 +7,7 @@ import matplotlib.image
 import numpy as np
 
 from pipelines.plots import Panel, plot_spectrograms, power_db
+from pipelines.pretrained import DEFAULT_NAME
 from tests.conftest import run_cli, shared
 
 
@@ -19,7 +20,7 @@ def test_enhance_plot_writes_a_picture_and_the_run_card(tmp_path):
     picture = matplotlib.image.imread(tmp_path / "out" / "jfk.png")
     assert picture.shape[0] > 200 and picture.shape[1] > 500 and picture[..., :3].std() > 0.1
     card = json.loads((tmp_path / "out" / "model.json").read_text())
-    assert card["name"] == "cmkt-gtcrn-debian" and card["sampling"]["sampler"] == "predictive"
+    assert card["name"] == DEFAULT_NAME and card["sampling"]["sampler"] == "predictive"
     assert card["network_evaluations"] == 1 and card["real_time_factor"] > 0
     again = run_cli("enhance", noisy.parent, "-o", tmp_path / "out", "-w", tmp_path / "w")
     assert "1 cached" in again.output

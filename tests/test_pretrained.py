@@ -19,7 +19,7 @@ import torch
 
 from pipelines.inference import SamplingOptions, enhance_recordings
 from pipelines.metrics import intrusive_metrics
-from pipelines.pretrained import DEFAULT_MODEL, DEFAULT_NAME, bundled_names, model_file
+from pipelines.pretrained import DEFAULT_MODEL, DEFAULT_NAME, bundled_model, bundled_names, model_file
 from pipelines.stages.enhance import EnhanceOptions, _load_model
 from pipelines.checkpoints import load_for_inference
 from tests.conftest import random_checkpoint, run_cli, shared, speech_like, write_wav
@@ -141,37 +141,55 @@ def test_the_distilled_student_ships_by_name_with_its_teacher_and_licence_on_its
     from pipelines.checkpoints import read_model
 
     model = read_model(model_file("cmkt-gtcrn-kd-debian"))
-    card, default = model["card"], read_model(DEFAULT_MODEL)
+    card, causal = model["card"], read_model(bundled_model(streaming=True))
     assert model["config"]["preset"] == "gtcrn" and "GTCRN-DNS3" in card["teacher"] and "--kd output" in card["training"]
     assert "MIT License" in card["licence"] and "Rong Xiaobin" in card["licence"]
-    assert {k: v.shape for k, v in model["weights"].items()} == {k: v.shape for k, v in default["weights"].items()}
+    assert {k: v.shape for k, v in model["weights"].items()} == {k: v.shape for k, v in causal["weights"].items()}
     write_wav(tmp_path / "a.wav", speech_like(0.5))
     result = run_cli("enhance", tmp_path / "a.wav", "--model", "cmkt-gtcrn-kd-debian", "-o", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "a.wav").is_file()
 
 
-def test_the_speech_encoder_model_ships_by_name_with_the_encoder_and_both_mit_notices(tmp_path):
-    """cmkt-gtcrn-ssl-debian (issues 21 and 26): GTCRN-DNS3 fine-tuned with frozen Whisper tiny.en states; the file
-    embeds the encoder, so Whisper's MIT notice travels with it beside GTCRN's, and the card says it cannot stream."""
+@pytest.mark.parametrize("name", ["cmkt-gtcrn-ssl-debian", DEFAULT_NAME])
+def test_the_speech_encoder_models_ship_by_name_with_the_encoder_and_both_mit_notices(tmp_path, name):
+    """cmkt-gtcrn-ssl-debian and the default, cmkt-gtcrn-ssl-kd-debian (issues 21 and 26): GTCRN-DNS3 fine-tuned
+    with frozen Whisper tiny.en states (the default also distilled from GTCRN-DNS3); each file embeds the encoder, so
+    Whisper's MIT notice travels with it beside GTCRN's, and the card says it cannot stream."""
     from pipelines.checkpoints import read_model
+    from pipelines.enhancing import Engine
+    from pipelines.streaming import why_not_streamable
 
-    model = read_model(model_file("cmkt-gtcrn-ssl-debian"))
+    model = read_model(model_file(name))
     config, card = model["config"], model["card"]
     assert config["preset"] == "gtcrn" and config["ssl"] == "frozen" and config["ssl_layers"] == [2, 3, 4]
     assert sum(v.numel() for k, v in model["weights"].items() if k.startswith("ssl_encoder.")) > 8_000_000
     assert "Rong Xiaobin" in card["licence"] and "Copyright (c) 2022 OpenAI" in card["encoder_licence"]
-    assert "not causal" in card["model"]
+    assert "not causal" in card["model"] and ("--kd output" in card["training"]) == (name == DEFAULT_NAME)
     write_wav(tmp_path / "a.wav", speech_like(0.5))
-    result = run_cli("enhance", tmp_path / "a.wav", "--model", "cmkt-gtcrn-ssl-debian", "-o", tmp_path / "out")
+    result = run_cli("enhance", tmp_path / "a.wav", "--model", name, "-o", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "a.wav").is_file()
+    engine = Engine.load(name)
+    assert why_not_streamable(engine.network, engine.sampling) == "its speech encoder attends over whole chunks"
+
+
+def test_streaming_without_a_model_name_takes_the_causal_bundled_model():
+    """The default cannot stream, so `cmkt enhance -` without --model uses cmkt-gtcrn-debian; naming the default
+    gives the reason it cannot."""
     from pipelines.enhancing import Engine
     from pipelines.streaming import why_not_streamable
 
-    engine, default = Engine.load("cmkt-gtcrn-ssl-debian"), Engine.load()
-    assert why_not_streamable(engine.network, engine.sampling) == "its speech encoder attends over whole chunks"
-    assert why_not_streamable(default.network, default.sampling) == ""
+    causal = Engine.load(bundled_model(streaming=True))
+    assert causal.path.stem == "cmkt-gtcrn-debian" and why_not_streamable(causal.network, causal.sampling) == ""
+    raw = (0.1 * np.sin(np.arange(8000) / 3.0) * 32767).astype("<i2").tobytes()
+    piped = subprocess.run([sys.executable, "-m", "cmkt_cli.main", "enhance", "-"], input=raw, capture_output=True,
+                           timeout=600)
+    assert piped.returncode == 0 and len(piped.stdout) == len(raw)
+    piped = subprocess.run([sys.executable, "-m", "cmkt_cli.main", "enhance", "-", "--model", DEFAULT_NAME],
+                           input=raw, capture_output=True, timeout=600)
+    assert piped.returncode == 2 and b"speech encoder attends over whole chunks" in piped.stderr
+    assert b"Traceback" not in piped.stderr
 
 
 def test_an_unknown_model_name_or_two_models_at_once_are_one_line_errors(tmp_path, checkpoint):

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from pipelines.audio_io import load_audio
+from pipelines.pretrained import DEFAULT_NAME
 from pipelines.report.sources import gather
 from tests.conftest import DEFAULT_OUTPUT, run_cli, shared, write_wav
 
@@ -48,7 +49,7 @@ def test_page_links_only_files_inside_the_report(report):
         summary[SYSTEM]["dnsmos_ovrl"]["mean"] - summary["noisy"]["dnsmos_ovrl"]["mean"])
     assert "pesq_wb" not in summary["clean"] and summary["clean"]["dnsmos_ovrl"]["n"] == 3
     assert "real-time factor" in html and "predictive" in html  # the model card enhance wrote beside its outputs
-    assert "cmkt-gtcrn-debian.pt" in html
+    assert f"{DEFAULT_NAME}.pt" in html
     assert "/pipelines/weights/" not in html  # the checkpoint by name: this machine's paths stay out of the page
 
 

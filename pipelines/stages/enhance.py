@@ -40,7 +40,7 @@ from pipelines.data.manifest import read_manifest, safe_id
 from pipelines.data.prepared import PreparedSplit
 from pipelines.enhancing import Engine, output_targets, write_engine_card
 from pipelines.errors import BadInput, check_choice
-from pipelines.inference import SamplingOptions
+from pipelines.inference import BATCH_SIZE, SamplingOptions
 from pipelines.reporting import Reporter
 from pipelines.run_card import RUN_CARD
 from pipelines.speedups import PRECISIONS, compile_networks
@@ -56,7 +56,7 @@ STAGE = "enhance"
 class EnhanceOptions:
     checkpoint: Path
     sampling: SamplingOptions | None = None  # None: the model card's sampler (PC 30 + ALD for a checkpoint)
-    batch_size: int = 4
+    batch_size: int = BATCH_SIZE
     chunk_seconds: float = 8.0
     seed: int = 0
     device: str = "cpu"

@@ -1,4 +1,4 @@
-# Sourced by the training recipes (train_default.sh, train_ncsnpp_small.sh, ...) with their arguments [CORPUS_DIR]
+# Sourced by the training recipes (train_ssl.sh, train_gtcrn.sh, ...) with their arguments [CORPUS_DIR]
 # [WORKDIR]: the settings they share, the corpus and its prepared workdir; both steps skip what is done.
 # The corpus: VOICES=games-prompts (the default: game dialogue and telephony prompts, 3.5 h of training speech) or
 # VOICES=all (+ the volunteers' voices, 6.3 h; train_ssl.sh); what the volunteers' voices buy is in

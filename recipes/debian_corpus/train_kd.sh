@@ -11,7 +11,7 @@ RUN=ft-kd03
 
 resume=()
 [ -f "$WORKDIR/train/$RUN/last.ckpt" ] && resume=(--resume)
-# the default's recipe (train_default.sh) at half the steps, plus the teacher: the student starts from GTCRN-DNS3 and
+# cmkt-gtcrn-debian's recipe (train_gtcrn.sh) at half the steps, plus the teacher: the student starts from GTCRN-DNS3 and
 # keeps close to what it does (its enhanced crops, weight 0.3) while it learns the corpus
 $CMKT train --modality a --init-from "$GTCRN_DNS3" --teacher "$GTCRN_DNS3" --kd output --kd-weight 0.3 \
     --batch-size 16 --crop-frames 126 --lr 3e-4 --max-steps 2000 --lr-decay-steps 1000 --validate-every 250 \

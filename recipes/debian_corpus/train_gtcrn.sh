@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The bundled default model (cmkt-gtcrn-debian), from nothing: corpus -> prepare -> fine-tune GTCRN's published DNS3
-# weights on the corpus with augmentation (resumable) -> export the model file, interpolated with GTCRN-DNS3.
-#   bash recipes/debian_corpus/train_default.sh [CORPUS_DIR] [WORKDIR]
+# The causal model cmkt-gtcrn-debian (what `cmkt enhance -` streams with; the default before cmkt-gtcrn-ssl-kd-debian),
+# from nothing: corpus -> prepare -> fine-tune GTCRN's published DNS3 weights on the corpus with augmentation
+# (resumable) -> export the model file, interpolated with GTCRN-DNS3.
+#   bash recipes/debian_corpus/train_gtcrn.sh [CORPUS_DIR] [WORKDIR]
 # Rerun the same command after any interruption: every step skips what is done and training resumes.
 # About 1.5 CPU-hours on 2 cores (4000 steps at ~1.15 s each with one thread), plus the corpus and prepare.
 source "$(dirname "$0")/prepare_corpus.sh" "$@"
