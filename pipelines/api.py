@@ -42,7 +42,8 @@ def enhance(model: Model, noisy: np.ndarray, sample_rate: int = SAMPLE_RATE, sam
 
 
 def enhance_many(model: Model, noisy: Sequence[np.ndarray], sample_rate: int = SAMPLE_RATE,
-                 sampling: SamplingOptions | None = None, seed: int = 0, batch_size: int = BATCH_SIZE) -> list[np.ndarray]:
+                 sampling: SamplingOptions | None = None, seed: int = 0,
+                 batch_size: int = BATCH_SIZE) -> list[np.ndarray]:
     """`enhance` for several waveforms at once; each output is the one `enhance` gives for it alone."""
     return replace(model.with_sampling(sampling), batch_size=batch_size).enhance(list(noisy), sample_rate, seed)
 

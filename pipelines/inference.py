@@ -140,7 +140,7 @@ def enhance_recordings(model: SpeechEnhancer, recordings: list[np.ndarray], opti
     "bf16" runs the networks under bf16 autocast (pipelines/speedups.py).
     """
     chunk, overlap = _chunk_sizes(chunk_seconds, overlap_seconds, sample_rate)
-    scales = [_scale(model, r) for r in recordings]
+    scales = [_scale(model, float(np.max(np.abs(r)))) for r in recordings]
     chunks = plan_chunks([len(r) for r in recordings], chunk, overlap)
     # whole-length buffers in float32, normalised in place: 4 bytes a sample each, like the input
     outputs = [np.zeros(len(r), dtype=np.float32) for r in recordings]
@@ -175,7 +175,7 @@ def enhance_long_recording(model: SpeechEnhancer, blocks: Iterable[np.ndarray], 
     `enhance_recordings` gives for it whole, yielded as each part of it is final. Memory is bounded by a batch of
     chunks, not by the recording, so hours of audio enhance in the memory a minute takes."""
     chunk, overlap = _chunk_sizes(chunk_seconds, overlap_seconds, sample_rate)
-    scale = peak if model.config.normalisation == "peak" else 1.0
+    scale = _scale(model, peak)
     blocks = iter(blocks)
     noisy = np.zeros(0, dtype=np.float32)  # the input from sample `done` on
     output = np.zeros(0, dtype=np.float32)  # the overlap-added output from `done` on, and its fade weights
@@ -206,9 +206,10 @@ def _chunk_sizes(chunk_seconds: float, overlap_seconds: float, sample_rate: int)
     return chunk, min(int(overlap_seconds * sample_rate), chunk // 2)
 
 
-def _scale(model: SpeechEnhancer, recording: np.ndarray) -> float:
-    """What a recording is divided by before the network hears it: its peak for peak-normalised models."""
-    return float(np.max(np.abs(recording))) if model.config.normalisation == "peak" else 1.0
+def _scale(model: SpeechEnhancer, peak: float) -> float:
+    """What a recording of peak `peak` is divided by before the network hears it: the peak for peak-normalised
+    models, nothing for the others."""
+    return peak if model.config.normalisation == "peak" else 1.0
 
 
 def _enhance_pieces(model: SpeechEnhancer, pieces: list[np.ndarray], scales: list[float], options: SamplingOptions,

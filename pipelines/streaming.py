@@ -45,7 +45,7 @@ class FrameStream:
         reason = why_not_streamable(network, sampling)
         if reason:
             raise BadInput(f"streaming needs a causal model that keeps the input's level, with the predictive sampler "
-                           f"(a conv-recurrent one, such as the default): not this one, {reason}")
+                           f"(a conv-recurrent one, such as cmkt-gtcrn-debian): not this one, {reason}")
         self.network, self.share = network, sampling.noisy_share
         self.spec = network.spec
         self.n_fft, self.hop = self.spec.n_fft, self.spec.hop_length

@@ -178,11 +178,11 @@ def test_streaming_without_a_model_name_takes_the_causal_bundled_model():
     """The default cannot stream, so `cmkt enhance -` without --model uses cmkt-gtcrn-debian; naming the default
     gives the reason it cannot."""
     from pipelines.enhancing import Engine
-    from pipelines.streaming import why_not_streamable
+    from pipelines.streaming import to_pcm16, why_not_streamable
 
     causal = Engine.load(bundled_model(streaming=True))
     assert causal.path.stem == "cmkt-gtcrn-debian" and why_not_streamable(causal.network, causal.sampling) == ""
-    raw = (0.1 * np.sin(np.arange(8000) / 3.0) * 32767).astype("<i2").tobytes()
+    raw = to_pcm16(0.1 * np.sin(np.arange(8000) / 3.0))
     piped = subprocess.run([sys.executable, "-m", "cmkt_cli.main", "enhance", "-"], input=raw, capture_output=True,
                            timeout=600)
     assert piped.returncode == 0 and len(piped.stdout) == len(raw)
